@@ -1,0 +1,34 @@
+# make demo: set up .venv and run the quickstart; make test: set up .venv and run every test.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PLUGINS := $(sort $(wildcard plugins/*))
+EXAMPLE_PLUGIN := docs/examples/nascore-lhs
+STAMP := $(VENV)/.installed
+NASCORE_DATA ?= $(abspath ../shared/data)
+export NASCORE_DATA
+
+.PHONY: demo test bench install clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml) $(EXAMPLE_PLUGIN)/pyproject.toml | $(PY)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel
+	$(PY) -m pip install -q -e ".[test]" $(foreach p,$(PLUGINS),-e $(p)) -e $(EXAMPLE_PLUGIN)
+	touch $@
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/nascore run examples/quickstart.toml --out runs/quickstart-$$(date +%Y%m%d-%H%M%S)
+	@echo "report: $$(ls -dt runs/quickstart-*/report.html | head -n 1)"
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests $(foreach p,$(PLUGINS),$(p)/tests) $(EXAMPLE_PLUGIN)/tests
+
+bench: $(STAMP)
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf runs .pytest_cache

@@ -1,0 +1,40 @@
+"""nascore: a plugin framework for neural architecture search.
+
+Public API: :func:`create` builds any registered component, :func:`components` lists
+them, :func:`run` runs a pipeline from a TOML path or a dict.
+"""
+
+from __future__ import annotations
+
+from .arch import Architecture, Choice, Float, Int, SearchSpace
+from .errors import NascoreError
+from .hookspecs import hookimpl
+from .params import lazy, param
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Architecture", "Choice", "Float", "Int", "SearchSpace", "NascoreError",
+    "hookimpl", "lazy", "param", "create", "components", "run", "__version__",
+]
+
+
+def create(kind: str, name: str, **params):
+    """Build a registered component: ``create("optimizer", "regularized-evolution", population=20)``."""
+    from .plugins import get_registry
+
+    return get_registry().create(kind, name, **params)
+
+
+def components(kind: str | None = None):
+    """Registered components (of one kind, or all) with the plugin that supplied each."""
+    from .plugins import get_registry
+
+    return get_registry().components(kind)
+
+
+def run(config, out=None, resume: bool = False, **kwargs):
+    """Run a pipeline from a TOML path or a dict; returns the result (as in ``result.json``)."""
+    from .pipeline import run_pipeline
+
+    return run_pipeline(config, out=out, resume=resume, **kwargs)

@@ -1,0 +1,220 @@
+"""The ``nascore`` command line: a thin layer over the Python API.
+
+Every :class:`nascore.errors.NascoreError` becomes one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from .errors import NascoreError
+
+
+def _echo_json(data) -> None:
+    click.echo(json.dumps(data, indent=1, default=str))
+
+
+class NascoreGroup(click.Group):
+    """Turns nascore errors into one clear line and exit status 2."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except NascoreError as exc:
+            click.echo(f"nascore: error: {exc}", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=NascoreGroup)
+@click.version_option(package_name="nascore")
+def cli():
+    """nascore: search, predict, sample and compress neural architectures with plugins."""
+
+
+@cli.command()
+@click.argument("config", type=click.Path(dir_okay=False), required=False)
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="override a config value (dotted key)")
+@click.option("--out", type=click.Path(file_okay=False), help="run directory (default runs/NAME-TIME)")
+@click.option("--resume", type=click.Path(file_okay=False), help="resume the run in this directory")
+@click.option("--quiet", is_flag=True, help="no progress or log lines")
+@click.option("--json", "as_json", is_flag=True, help="JSON log lines on stderr and the result summary on stdout")
+def run(config, sets, out, resume, quiet, as_json):
+    """Run the pipeline described by CONFIG (a TOML file), or resume one."""
+    from .pipeline import run_pipeline
+
+    if resume and config:
+        raise click.UsageError("give either CONFIG or --resume DIR, not both")
+    if not resume and not config:
+        raise click.UsageError("missing CONFIG (or --resume DIR)")
+    result = run_pipeline(config, out=resume or out, resume=bool(resume), sets=sets,
+                          quiet=quiet, json_logs=as_json)
+    out_dir = result.get("config", {}).get("name")
+    summary = _summary(result)
+    if as_json:
+        _echo_json(summary)
+        return
+    best = result.get("best")
+    if best:
+        m = best["metrics"]
+        click.echo(f"best {best['key']}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in m.items() if k in _SHOWN))
+    for st in result.get("stages", []):
+        a = st.get("after", {})
+        click.echo(f"after {st['compressor']}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in a.items() if k in _SHOWN))
+    click.echo(f"{summary['evaluations']} evaluations in {result['wall_seconds']:.1f}s; run directory: {summary['run_dir']}")
+    del out_dir
+
+
+_SHOWN = ("valid_accuracy", "test_accuracy", "params", "flops", "latency_ms", "train_seconds", "epochs")
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def _summary(result: dict) -> dict:
+    return {
+        "best": result.get("best"),
+        "stages": result.get("stages", []),
+        "evaluations": len(result.get("evaluations", [])),
+        "counts": result.get("counts"),
+        "wall_seconds": result.get("wall_seconds"),
+        "run_dir": result.get("run_dir"),
+    }
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def plugins(as_json):
+    """List loaded plugins (with version and hooks) and plugins that failed to load."""
+    from .plugins import failures, plugin_infos
+
+    infos = plugin_infos()
+    fails = failures()
+    if as_json:
+        _echo_json({
+            "plugins": [{"name": p.name, "distribution": p.distribution, "version": p.version,
+                         "hooks": list(p.hooks), "builtin": p.builtin} for p in infos],
+            "failed": [{"name": f.name, "distribution": f.distribution, "error": f.error} for f in fails],
+        })
+        return
+    for p in infos:
+        click.echo(f"{p.name:28} {p.distribution or '-':20} {p.version or '-':10} {', '.join(p.hooks)}")
+    for f in fails:
+        click.echo(f"{f.name:28} FAILED: {f.error}")
+
+
+@cli.command("list")
+@click.argument("kind", required=False)
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def list_(kind, as_json):
+    """List registered components, optionally of one KIND (search_space, optimizer, ...)."""
+    from .plugins import get_registry
+
+    comps = get_registry().components(kind)
+    if as_json:
+        _echo_json([{"kind": c.kind, "name": c.name, "plugin": c.plugin, "description": c.description} for c in comps])
+        return
+    for c in comps:
+        click.echo(f"{c.kind:13} {c.name:24} {c.plugin:14} {c.description}")
+
+
+@cli.command()
+@click.argument("kind")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def describe(kind, name, as_json):
+    """Show the parameters of component NAME of KIND."""
+    from .plugins import get_registry
+
+    comp = get_registry().get(kind, name)
+    params = comp.params()
+    if as_json:
+        _echo_json({"kind": comp.kind, "name": comp.name, "plugin": comp.plugin, "description": comp.description,
+                    "params": [{"name": p.name, "type": p.type, "default": p.default, "help": p.help,
+                                "required": p.required} for p in params]})
+        return
+    click.echo(f"{comp.kind} {comp.name!r} from plugin {comp.plugin!r}: {comp.description}")
+    if not params:
+        click.echo("  (no parameters)")
+    for p in params:
+        default = "required" if p.required else f"default {p.default!r}"
+        click.echo(f"  {p.name} ({p.type}, {default}): {p.help}")
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@click.option("--top", default=10, show_default=True, help="rows to show")
+def show(run_dir, as_json, top):
+    """Print a table of the evaluations of RUN_DIR, best first."""
+    from .rundir import run_table
+
+    rows, meta = run_table(Path(run_dir))
+    if as_json:
+        _echo_json({"run": meta, "evaluations": rows})
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{run_dir}: {meta['evaluations']} evaluations ({meta['counts']})")
+    for col in ("#", "key", "status", "valid", "test", "params", "flops", "epochs", "tokens"):
+        table.add_column(col)
+    for r in rows[:top]:
+        m = r["metrics"]
+        table.add_row(str(r["index"]), r["key"], r["status"], _fmt(m.get("valid_accuracy")), _fmt(m.get("test_accuracy")),
+                      _fmt(m.get("params")), _fmt(m.get("flops")), _fmt(m.get("epochs")), " ".join(r.get("tokens") or [])[:60])
+    Console().print(table)
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+def report(run_dir):
+    """(Re)write RUN_DIR/report.html with its plots."""
+    from .rundir import require_run_dir
+    from .report import write_report
+
+    path = write_report(require_run_dir(Path(run_dir)))
+    click.echo(str(path))
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["torchscript", "onnx", "json"]), default="json", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="output file (default in RUN_DIR)")
+def export(run_dir, fmt, output):
+    """Export the best architecture (json) or its trained network (torchscript, onnx)."""
+    from .export import export as do_export
+    from .rundir import require_run_dir
+
+    path = do_export(require_run_dir(Path(run_dir)), fmt, output)
+    click.echo(str(path))
+
+
+def _add_plugin_commands() -> None:
+    from .plugins import _fail, get_plugin_manager
+
+    pm = get_plugin_manager()
+    for impl in pm.hook.register_commands.get_hookimpls():
+        try:
+            impl.function(cli=cli)
+        except Exception as exc:  # noqa: BLE001 - a broken plugin must not take the CLI down
+            _fail(pm.get_name(impl.plugin), None, exc)
+
+
+def main(argv=None) -> None:
+    try:
+        _add_plugin_commands()
+    except NascoreError as exc:
+        click.echo(f"nascore: error: {exc}", err=True)
+        sys.exit(2)
+    cli.main(args=argv, prog_name="nascore")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,215 @@
+"""Run configuration: TOML in, validated and fully resolved TOML out.
+
+A run is one TOML file (or an equivalent dict).  Top-level keys set the run; every table
+names a component (``name = ...``; ``dataset = ...`` for ``[task]``) and sets its
+parameters.  :func:`resolve` builds nothing heavy: it validates names and parameters
+against the registry and returns the config with every default filled in.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, did_you_mean
+
+#: top-level scalar keys and their defaults
+RUN_KEYS: dict[str, Any] = {
+    "name": "run",
+    "seed": 0,
+    "budget": 20,
+    "device": "auto",
+    "metric": "valid_accuracy",
+}
+
+#: component tables -> (kind, key holding the component name, required, default name)
+SECTIONS: dict[str, tuple[str, str, bool, str | None]] = {
+    "task": ("dataset", "dataset", False, None),
+    "space": ("search_space", "name", True, None),
+    "sampler": ("sampler", "name", False, "random"),
+    "encoder": ("encoder", "name", False, None),
+    "predictor": ("predictor", "name", False, None),
+    "optimizer": ("optimizer", "name", False, "random-search"),
+    "evaluator": ("evaluator", "name", False, "train"),
+    "stopper": ("stopper", "name", False, None),
+    "executor": ("executor", "name", False, "local"),
+}
+LIST_SECTIONS = {"compress": ("compressor", "name")}
+OTHER_SECTIONS = {"baseline"}
+
+
+def load(config) -> dict:
+    """Read a TOML path or copy a mapping; malformed TOML is a ConfigError."""
+    if isinstance(config, (str, Path)):
+        path = Path(config)
+        if not path.is_file():
+            raise ConfigError(f"config file {str(path)!r} does not exist")
+        try:
+            return tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    if isinstance(config, dict):
+        return copy.deepcopy(config)
+    raise ConfigError(f"a config is a TOML path or a dict, got {type(config).__name__}")
+
+
+def _parse_value(text: str):
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(config: dict, sets) -> dict:
+    """Apply ``key=value`` overrides (dotted keys; values parsed as TOML, else strings)."""
+    config = copy.deepcopy(config)
+    for item in sets or ():
+        if "=" not in item:
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        key, _, raw = item.partition("=")
+        parts = [p for p in key.strip().split(".") if p]
+        if not parts:
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        node = config
+        for p in parts[:-1]:
+            if p in LIST_SECTIONS:
+                raise ConfigError(f"--set cannot address the list [[{p}]]; edit the config file")
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {key}: {p!r} is not a table")
+        node[parts[-1]] = _parse_value(raw.strip())
+    return config
+
+
+def _section_params(section: str, table: dict, name_key: str) -> tuple[str | None, dict]:
+    if not isinstance(table, dict):
+        raise ConfigError(f"[{section}] must be a table, got {table!r}")
+    params = dict(table)
+    name = params.pop(name_key, None)
+    if name is not None and not isinstance(name, str):
+        raise ConfigError(f"[{section}] {name_key} must be a string, got {name!r}")
+    return name, params
+
+
+def resolve(config: dict) -> dict:
+    """Validate every key and return the config with all defaults filled in."""
+    from .params import resolved_params
+    from .plugins import get_registry
+
+    registry = get_registry()
+    known = set(RUN_KEYS) | set(SECTIONS) | set(LIST_SECTIONS) | OTHER_SECTIONS
+    for key in config:
+        if key not in known:
+            raise ConfigError(f"unknown config key {key!r};{did_you_mean(key, known)} valid: {', '.join(sorted(known))}")
+    out: dict[str, Any] = {}
+    for key, default in RUN_KEYS.items():
+        value = config.get(key, default)
+        if key in ("seed", "budget") and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise ConfigError(f"{key} must be a non-negative integer, got {value!r}")
+        if key in ("name", "device", "metric") and not isinstance(value, str):
+            raise ConfigError(f"{key} must be a string, got {value!r}")
+        out[key] = value
+    if out["device"] not in ("auto", "cpu", "cuda") and not out["device"].startswith("cuda:"):
+        raise ConfigError(f"device must be auto, cpu or cuda, got {out['device']!r}")
+    for section, (kind, name_key, required, default) in SECTIONS.items():
+        table = config.get(section)
+        if table is None:
+            if required:
+                raise ConfigError(f"the config needs a [{section}] table with {name_key} = ...")
+            if default is None:
+                continue
+            table = {}
+        name, params = _section_params(section, table, name_key)
+        name = name or default
+        if name is None:
+            raise ConfigError(f"[{section}] needs {name_key} = ...")
+        component = registry.create(kind, name, **params)
+        out[section] = {name_key: registry.get(kind, name).name, **_plain(resolved_params(component))}
+    for section, (kind, name_key) in LIST_SECTIONS.items():
+        tables = config.get(section, [])
+        if isinstance(tables, dict):
+            tables = [tables]
+        if not isinstance(tables, list):
+            raise ConfigError(f"[[{section}]] must be a list of tables")
+        resolved = []
+        for table in tables:
+            name, params = _section_params(section, table, name_key)
+            if name is None:
+                raise ConfigError(f"each [[{section}]] needs {name_key} = ...")
+            component = registry.create(kind, name, **params)
+            resolved.append({name_key: registry.get(kind, name).name, **_plain(resolved_params(component))})
+        if resolved:
+            out[section] = resolved
+    if "baseline" in config:
+        base = config["baseline"]
+        if not isinstance(base, dict) or not ({"genome", "string"} & set(base)):
+            raise ConfigError("[baseline] needs genome = {...} or string = '...'")
+        out["baseline"] = copy.deepcopy(base)
+        space_table = dict(out["space"])
+        space = registry.create("search_space", space_table.pop("name"), **space_table)
+        if "string" in base:
+            space.from_string(base["string"])
+        else:
+            space.validate(base["genome"])
+    return out
+
+
+def _plain(params: dict) -> dict:
+    """Drop None values (TOML has no null) and make values JSON/TOML friendly."""
+    out = {}
+    for k, v in params.items():
+        if v is None:
+            continue
+        if isinstance(v, tuple):
+            v = list(v)
+        out[k] = v
+    return out
+
+
+# --------------------------------------------------------------------------- TOML writer
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "nan"
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items() if x is not None) + "}"
+    raise ConfigError(f"cannot write {v!r} to TOML")
+
+
+def _toml_key(k: str) -> str:
+    return k if k.replace("_", "").replace("-", "").isalnum() else json.dumps(k)
+
+
+def dumps(config: dict) -> str:
+    """Write a config dict (scalars, tables, lists of tables) as TOML."""
+    lines = []
+    for k, v in config.items():
+        if not isinstance(v, dict) and not (isinstance(v, list) and v and all(isinstance(x, dict) for x in v)):
+            if v is not None:
+                lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
+    for k, v in config.items():
+        if isinstance(v, dict):
+            lines.append(f"\n[{_toml_key(k)}]")
+            lines += [f"{_toml_key(a)} = {_toml_value(b)}" for a, b in v.items() if b is not None]
+        elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+            for item in v:
+                lines.append(f"\n[[{_toml_key(k)}]]")
+                lines += [f"{_toml_key(a)} = {_toml_value(b)}" for a, b in item.items() if b is not None]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,81 @@
+"""Read a run directory (also while a run is writing it): evaluations and summary."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from .errors import RunStoreError
+from .results import Evaluation
+
+
+def require_run_dir(run_dir: Path) -> Path:
+    run_dir = Path(run_dir)
+    if not (run_dir / "run.sqlite").is_file():
+        raise RunStoreError(f"{run_dir} is not a run directory (no run.sqlite)")
+    return run_dir
+
+
+def read_evaluations(run_dir: Path) -> list[Evaluation]:
+    """All evaluations in completion order, read-only (no lock needed)."""
+    path = require_run_dir(run_dir) / "run.sqlite"
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        rows = con.execute(
+            "SELECT idx, key, space, genome, status, metrics, curve, error, worker, started, finished "
+            "FROM evaluations ORDER BY idx").fetchall()
+    except sqlite3.DatabaseError as exc:
+        raise RunStoreError(f"{path}: cannot read evaluations: {exc}") from None
+    finally:
+        con.close()
+    return [Evaluation(index=r[0], key=r[1], space=r[2], genome=json.loads(r[3]), status=r[4],
+                       metrics=json.loads(r[5] or "{}"), curve=json.loads(r[6] or "[]"), error=r[7],
+                       worker=r[8], started=r[9], finished=r[10]) for r in rows]
+
+
+def read_config(run_dir: Path) -> dict:
+    import tomllib
+
+    path = Path(run_dir) / "config.toml"
+    return tomllib.loads(path.read_text()) if path.is_file() else {}
+
+
+def run_table(run_dir: Path, metric: str = "valid_accuracy") -> tuple[list[dict], dict]:
+    """Rows (best first by ``metric``) and a summary of the run."""
+    evals = read_evaluations(run_dir)
+    config = read_config(run_dir)
+    tokens_of = _tokenizer(config)
+    rows = []
+    for e in evals:
+        row = e.to_json()
+        row["tokens"] = tokens_of(e)
+        rows.append(row)
+    rows.sort(key=lambda r: (r["status"] != "ok", -(r["metrics"].get(metric) or float("-inf"))))
+    counts = {s: sum(e.status == s for e in evals) for s in ("ok", "failed", "stopped")}
+    result_path = Path(run_dir) / "result.json"
+    meta = {"run_dir": str(run_dir), "evaluations": len(evals), "counts": counts,
+            "finished": result_path.is_file(), "config": config}
+    return rows, meta
+
+
+def _tokenizer(config: dict):
+    space = None
+    if "space" in config:
+        try:
+            from . import create
+
+            params = dict(config["space"])
+            space = create("search_space", params.pop("name"), **params)
+        except Exception:  # noqa: BLE001 - tokens are a nicety; a missing plugin must not hide the table
+            space = None
+
+    def tokens(e: Evaluation):
+        if space is None:
+            return None
+        try:
+            return space.tokens(e.arch)
+        except Exception:  # noqa: BLE001
+            return None
+
+    return tokens

@@ -1,0 +1,108 @@
+"""Config resolution and the CLI's handling of bad input (exit 2, one line)."""
+
+import json
+import tomllib
+
+import pytest
+from click.testing import CliRunner
+
+from nascore import config as cfg
+from nascore.cli import cli
+from nascore.errors import ConfigError
+
+TOY = {"seed": 1, "budget": 12, "space": {"name": "toy"}, "evaluator": {"name": "synthetic"},
+       "optimizer": {"name": "regularized-evolution", "population": 6, "sample_size": 3}}
+
+
+def test_resolve_fills_every_default(toy_plugin):
+    r = cfg.resolve(TOY)
+    assert r["optimizer"] == {"name": "regularized-evolution", "population": 6, "sample_size": 3, "batch_size": 1}
+    assert r["sampler"] == {"name": "random"} and r["executor"]["name"] == "local"
+    assert r["space"] == {"name": "toy", "max_layers": 4}
+    assert tomllib.loads(cfg.dumps(r)) == json.loads(json.dumps(r))
+
+
+def test_overrides_parse_toml_values(toy_plugin):
+    c = cfg.apply_overrides(TOY, ["optimizer.population=8", "space.max_layers=5", "name=abc"])
+    assert c["optimizer"]["population"] == 8 and c["space"]["max_layers"] == 5 and c["name"] == "abc"
+    with pytest.raises(ConfigError, match="--set expects key=value"):
+        cfg.apply_overrides(TOY, ["optimizer.population"])
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"budgt": 3}, "unknown config key 'budgt'; did you mean 'budget'?"),
+    ({"budget": -1}, "budget must be a non-negative integer"),
+    ({"optimizer": {"name": "regularised-evolution"}}, "unknown optimizer 'regularised-evolution'; did you mean 'regularized-evolution'?"),
+    ({"optimizer": {"name": "local-search", "initial": "ten"}}, "optimizer 'local-search': parameter 'initial' must be an integer, got 'ten'"),
+    ({"optimizer": {"name": "local-search", "inital": 3}}, "unknown parameter 'inital' for optimizer 'local-search'; did you mean 'initial'?"),
+    ({"space": None}, "the config needs a [space] table"),
+    ({"device": "tpu"}, "device must be auto, cpu or cuda"),
+])
+def test_bad_configs(toy_plugin, change, message):
+    bad = {**TOY, **change}
+    if change.get("space", 1) is None:
+        bad.pop("space")
+    with pytest.raises(ConfigError) as info:
+        cfg.resolve(bad)
+    assert message in str(info.value)
+
+
+def invoke(args):
+    return CliRunner().invoke(cli, args, catch_exceptions=False)
+
+
+def write(tmp_path, text):
+    p = tmp_path / "run.toml"
+    p.write_text(text)
+    return str(p)
+
+
+@pytest.mark.parametrize("text,message", [
+    ("seed = [", "invalid TOML"),
+    ('[space]\nname = "toy"\n[optimizer]\nname = "nope"', "unknown optimizer 'nope'"),
+    ('[space]\nname = "toy"\n[optimizer]\nname = "random-search"\nbatch_size = 0', "batch_size must be in [1, inf], got 0"),
+])
+def test_cli_bad_input_exits_2_with_one_line(toy_plugin, tmp_path, text, message):
+    res = invoke(["run", write(tmp_path, text), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and lines[0].startswith("nascore: error:")
+    assert not (tmp_path / "o" / "run.sqlite").exists()
+
+
+def test_cli_missing_config_file(tmp_path):
+    res = invoke(["run", str(tmp_path / "nope.toml")])
+    assert res.exit_code == 2 and "does not exist" in res.output
+
+
+def test_cli_set_override_bad_value(toy_plugin, tmp_path):
+    path = write(tmp_path, '[space]\nname = "toy"\n[evaluator]\nname = "synthetic"')
+    res = invoke(["run", path, "--set", "space.max_layers=abc", "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "parameter 'max_layers' must be an integer, got 'abc'" in res.output
+
+
+def test_cli_list_and_describe(toy_plugin):
+    res = invoke(["list", "optimizer", "--json"])
+    names = {c["name"] for c in json.loads(res.output)}
+    assert {"random-search", "regularized-evolution", "local-search"} <= names
+    res = invoke(["describe", "optimizer", "regularized-evolution"])
+    assert "population (int, default 20): population size P" in res.output
+    res = invoke(["describe", "optimizer", "nope"])
+    assert res.exit_code == 2 and "unknown optimizer 'nope'" in res.output
+
+
+def test_cli_run_show_and_invalid_genome(toy_plugin, tmp_path):
+    path = write(tmp_path, 'budget = 8\n[space]\nname = "toy"\n[evaluator]\nname = "synthetic"\n')
+    out = tmp_path / "run1"
+    res = invoke(["run", path, "--out", str(out), "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert "8 evaluations" in res.output
+    res = invoke(["show", str(out), "--json"])
+    data = json.loads(res.output)
+    assert data["run"]["evaluations"] == 8
+    vals = [r["metrics"]["valid_accuracy"] for r in data["evaluations"]]
+    assert vals == sorted(vals, reverse=True)
+    bad = write(tmp_path, 'budget = 2\n[space]\nname = "toy"\n[evaluator]\nname = "synthetic"\n[baseline]\ngenome = {depth = 9}\n')
+    res = invoke(["run", bad, "--out", str(tmp_path / "run2"), "--quiet"])
+    assert res.exit_code == 2 and res.output.strip() == "nascore: error: toy: genome lacks dimension 'act'"
+    assert not (tmp_path / "run2" / "run.sqlite").exists()  # refused before anything ran
