@@ -1,0 +1,16 @@
+"""Shared torch blocks: the NASNet/DARTS and NAS-Bench-201 operations, discrete cells and
+networks, and weight-sharing supernets (mixed ops, single-path and DARTS relaxation)."""
+
+from __future__ import annotations
+
+from .cells import DartsCell, NB201Cell, ResNetBasicBlock, drop_path
+from .networks import DartsNetwork, NB201Network, image_shape, make_stem
+from .ops import DARTS_OPS, NB201_OPS, OPS, check_op, make_op, register_op
+from .supernet import DartsSearchCell, DartsSupernet, MixedOp, NB201SearchCell, NB201Supernet
+
+__all__ = [
+    "DARTS_OPS", "NB201_OPS", "OPS", "check_op", "make_op", "register_op",
+    "DartsCell", "NB201Cell", "ResNetBasicBlock", "drop_path",
+    "DartsNetwork", "NB201Network", "image_shape", "make_stem",
+    "MixedOp", "DartsSearchCell", "NB201SearchCell", "DartsSupernet", "NB201Supernet",
+]
