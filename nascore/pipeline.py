@@ -232,17 +232,16 @@ class SearchContext:
             return
         if self.stopper is not None and hasattr(self.stopper, "update"):
             self.stopper.update(self.history)
+        done: dict[str, tuple[Evaluation, Any, bool]] = {}
         to_submit = []
         for key, arch in pending.items():
             if key in self._replay:
-                self._accept(self._replay.pop(key), None, fresh=False)
+                done[key] = (self._replay.pop(key), None, False)
             else:
                 to_submit.append(arch)
-        if not to_submit:
-            return
-        futures = {}
-        for arch in to_submit:
-            futures[self.executor.submit(evaluate_job, self._job(arch))] = arch
+        futures = {self.executor.submit(evaluate_job, self._job(arch)): arch for arch in to_submit}
+        # commit each result the moment it arrives; accept them in the order asked, so the
+        # history (and everything an optimizer derives from it) does not depend on timing
         for fut in as_completed(futures):
             arch = futures[fut]
             try:
@@ -258,7 +257,9 @@ class SearchContext:
                 ev.index = self.store.add(ev)
                 if tb:
                     self.store.event("traceback", key=ev.key, traceback=tb)
-            self._accept(ev, state_dict, fresh=True)
+            done[ev.key] = (ev, state_dict, True)
+        for key in pending:
+            self._accept(*done[key][:2], fresh=done[key][2])
 
     def _job(self, arch: Architecture) -> dict:
         job = {"genome": arch.genome, "seed": evaluation_seed(self.seed, arch.key), "stopper": self.stopper}
