@@ -389,11 +389,11 @@ def run_pipeline(config, *, out=None, resume: bool = False, sets=None, quiet: bo
         store = RunStore(out)
         if resume:
             stored = store.get_meta("config")
-            if stored is not None and json.loads(stored) != json.loads(json.dumps(resolved)):
+            if stored is not None and stored != json.loads(json.dumps(resolved)):
                 store.close()
                 raise RunStoreError(f"{out}/config.toml differs from the configuration stored in run.sqlite")
         else:
-            store.set_meta("config", json.dumps(resolved))
+            store.set_meta("config", resolved)
             (out / "config.toml").write_text(cfg.dumps(resolved))
     try:
         return _execute(get_registry(), resolved, out, store, console, resume)

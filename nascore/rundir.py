@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from pathlib import Path
 
 from .errors import RunStoreError
@@ -18,20 +16,11 @@ def require_run_dir(run_dir: Path) -> Path:
 
 
 def read_evaluations(run_dir: Path) -> list[Evaluation]:
-    """All evaluations in completion order, read-only (no lock needed)."""
-    path = require_run_dir(run_dir) / "run.sqlite"
-    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        rows = con.execute(
-            "SELECT idx, key, space, genome, status, metrics, curve, error, worker, started, finished "
-            "FROM evaluations ORDER BY idx").fetchall()
-    except sqlite3.DatabaseError as exc:
-        raise RunStoreError(f"{path}: cannot read evaluations: {exc}") from None
-    finally:
-        con.close()
-    return [Evaluation(index=r[0], key=r[1], space=r[2], genome=json.loads(r[3]), status=r[4],
-                       metrics=json.loads(r[5] or "{}"), curve=json.loads(r[6] or "[]"), error=r[7],
-                       worker=r[8], started=r[9], finished=r[10]) for r in rows]
+    """All evaluations in completion order, read-only (works while a run holds the lock)."""
+    from .store import RunStore
+
+    with RunStore(require_run_dir(run_dir), create=False, readonly=True) as store:
+        return store.evaluations()
 
 
 def read_config(run_dir: Path) -> dict:

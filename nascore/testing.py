@@ -59,7 +59,13 @@ def check_component(kind: str, name: str, **params) -> Any:
         import pytest
 
         pytest.skip(conf["skip"])
-    built = registry.create(comp.kind, comp.name, **{**conf.get("params", {}), **params})
+    given = {**conf.get("params", {}), **params}
+    required = [p.name for p in comp.params() if p.required and p.name not in given]
+    if required:
+        import pytest
+
+        pytest.skip(f"{comp.kind} {comp.name!r} needs parameter {required[0]!r}; declare conformance params to check it")
+    built = registry.create(comp.kind, comp.name, **given)
     what = f"{comp.kind} {comp.name!r} ({comp.plugin})"
     _check_params_roundtrip(what, comp, built)
     checker = _CHECKS.get(comp.kind)
@@ -251,6 +257,10 @@ def check_optimizer(what: str, optimizer, conf: dict) -> None:
 
     ctx = synthetic_context(space, budget=budget, sampler=create("sampler", "random"),
                             encoder=create("encoder", "vector"), predictor=_default_predictor(conf))
+    if "task" in conf:  # optimizers that train a supernet (one-shot, differentiable) need data
+        from .data import load_task
+
+        ctx._task = load_task(conf["task"])
     result = optimizer.run(ctx)
     if not isinstance(result, SearchResult):
         _fail(what, f"run returned {type(result).__name__}, not SearchResult")
@@ -318,9 +328,14 @@ def check_compressor(what: str, compressor, conf: dict) -> None:
 
 
 def check_dataset(what: str, dataset, conf: dict) -> None:
-    if conf.get("needs_files", False):
-        return
-    task = dataset.load()
+    from .errors import DatasetNotFoundError
+
+    try:
+        task = dataset.load()
+    except DatasetNotFoundError as exc:
+        import pytest
+
+        pytest.skip(f"{what}: its files are not here ({exc})")
     for split in (task.train, task.valid, task.test):
         if split.X.shape[1:] != tuple(task.input_shape):
             _fail(what, f"split shape {tuple(split.X.shape[1:])} != input_shape {task.input_shape}")
