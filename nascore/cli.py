@@ -196,6 +196,36 @@ def export(run_dir, fmt, output):
     click.echo(str(path))
 
 
+@cli.command()
+@click.argument("targets", nargs=-1, required=True)
+@click.option("--plot", type=click.Path(dir_okay=False), help="write the overlaid best-so-far curves to this PNG")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@click.option("--out", type=click.Path(file_okay=False), help="where configs given as TARGETS are run (default runs/)")
+def compare(targets, plot, as_json, out):
+    """Compare runs side by side; TARGETS are run directories or TOML configs (run first)."""
+    from .compare import plot_curves, run_or_load, summarize
+
+    rows = [summarize(d) for d in run_or_load(targets, Path(out) if out else None)]
+    if plot:
+        plot_curves(rows, Path(plot))
+    if as_json:
+        _echo_json(rows)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="nascore compare")
+    for col in ("run", "optimizer", "valid", "test", "params", "flops", "evals", "failed", "stopped",
+                "epochs", "train s", "wall s"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["name"], str(r["optimizer"]), _fmt(r["valid_accuracy"]), _fmt(r["test_accuracy"]),
+                      _fmt(r["params"]), _fmt(r["flops"]), str(r["evaluations"]), str(r["failed"]),
+                      str(r["stopped"]), str(r["epochs_trained"]), _fmt(r["search_train_seconds"]),
+                      _fmt(r["wall_seconds"]))
+    Console().print(table)
+
+
 def _add_plugin_commands() -> None:
     from .plugins import _fail, get_plugin_manager
 

@@ -106,3 +106,21 @@ def test_cli_run_show_and_invalid_genome(toy_plugin, tmp_path):
     res = invoke(["run", bad, "--out", str(tmp_path / "run2"), "--quiet"])
     assert res.exit_code == 2 and res.output.strip() == "nascore: error: toy: genome lacks dimension 'act'"
     assert not (tmp_path / "run2" / "run.sqlite").exists()  # refused before anything ran
+
+
+def test_cli_compare_two_runs(toy_plugin, tmp_path):
+    path = write(tmp_path, 'budget = 10\n[space]\nname = "toy"\n[evaluator]\nname = "synthetic"\n')
+    for name, opt in (("a", "random-search"), ("b", "local-search")):
+        res = invoke(["run", path, "--out", str(tmp_path / name), "--quiet", "--set", f"optimizer.name={opt}",
+                      "--set", f"name={name}"])
+        assert res.exit_code == 0, res.output
+    res = invoke(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--json", "--plot", str(tmp_path / "c.png")])
+    rows = json.loads(res.output)
+    assert [r["name"] for r in rows] == ["a", "b"] and [r["optimizer"] for r in rows] == ["random-search", "local-search"]
+    for r in rows:
+        assert r["evaluations"] == 10 and len(r["best_so_far"]) == 10
+        assert r["best_so_far"][-1] == r["valid_accuracy"]
+        assert all(x <= y for x, y in zip(r["best_so_far"], r["best_so_far"][1:]))
+    assert (tmp_path / "c.png").stat().st_size > 1000
+    res = invoke(["compare", str(tmp_path / "nope")])
+    assert res.exit_code == 2 and "neither a run directory nor a .toml config" in res.output
