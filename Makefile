@@ -28,7 +28,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q tests $(foreach p,$(PLUGINS),$(p)/tests) $(EXAMPLE_PLUGIN)/tests
 
 bench: $(STAMP)
-	$(PY) benchmarks/run_all.py
+	$(PY) benchmarks/run_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf runs .pytest_cache

@@ -156,6 +156,7 @@ class SearchContext:
         self._requests = 0
         self._best_weights: tuple[str, float] | None = None
         self.figures: list[dict] = []
+        self._advance: Callable[..., None] = lambda n=1: None
         self.on_result: list[Callable[[Evaluation, Any], None]] = []
         if store is not None:
             self._replay = {e.key: e for e in store.evaluations()}
@@ -276,6 +277,7 @@ class SearchContext:
         self._known[ev.key] = ev
         self._counted.add(ev.key)
         self.history.append(ev)
+        self._advance(1)
         value = ev.metric(self.metric)
         verb = "evaluated" if fresh else "replayed"
         self.console.log(
@@ -425,8 +427,10 @@ def _execute(registry, resolved: dict, out: Path | None, store, console: Console
     try:
         if ctx.sampler is not None and hasattr(ctx.sampler, "setup"):
             ctx.sampler.setup(ctx)
-        with ctx.progress(ctx.budget, "search"):
+        with ctx.progress(ctx.budget, "search") as advance:
+            ctx._advance = advance
             result = optimizer.run(ctx)
+        ctx._advance = lambda n=1: None
         if not isinstance(result, SearchResult):
             raise NascoreError(f"optimizer {resolved['optimizer']['name']!r} returned {type(result).__name__}, not a SearchResult")
         summary = _finish(ctx, result, resolved, t0)
