@@ -112,9 +112,16 @@ def plugins(as_json):
 @cli.command("list")
 @click.argument("kind", required=False)
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
-def list_(kind, as_json):
+@click.option("--markdown", is_flag=True, help="the full parameter reference as markdown (docs/components.md)")
+def list_(kind, as_json, markdown):
     """List registered components, optionally of one KIND (search_space, optimizer, ...)."""
     from .plugins import get_registry
+
+    if markdown:
+        from .reference import components_markdown
+
+        click.echo(components_markdown())
+        return
 
     comps = get_registry().components(kind)
     if as_json:
