@@ -24,8 +24,11 @@ demo: $(STAMP)
 	$(VENV)/bin/nascore run examples/quickstart.toml --out runs/quickstart-$$(date +%Y%m%d-%H%M%S)
 	@echo "report: $$(ls -dt runs/quickstart-*/report.html | head -n 1)"
 
+# each package's tests run in their own pytest process, as they would in its own CI
+TEST_DIRS := tests $(foreach p,$(PLUGINS),$(p)/tests) $(EXAMPLE_PLUGIN)/tests
+
 test: $(STAMP)
-	$(PY) -m pytest -q tests $(foreach p,$(PLUGINS),$(p)/tests) $(EXAMPLE_PLUGIN)/tests
+	@set -e; for d in $(TEST_DIRS); do echo "== pytest $$d"; $(PY) -m pytest -q -p no:cacheprovider $$d; done
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py $(BENCH_ARGS)

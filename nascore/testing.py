@@ -27,6 +27,23 @@ from .errors import InvalidGenomeError
 from .results import OK, Evaluation, Outcome, SearchResult
 
 
+def require_data(relative: str):
+    """Path of ``relative`` under ``nascore.data.data_root()``; skips the calling test when it is
+    absent, and fails it instead when ``NASCORE_REQUIRE_DATA=1`` (as CI sets)."""
+    import os
+
+    import pytest
+
+    from .data import data_root
+
+    path = data_root() / relative
+    if not path.exists():
+        if os.environ.get("NASCORE_REQUIRE_DATA") == "1":
+            pytest.fail(f"{path} is missing and NASCORE_REQUIRE_DATA=1")
+        pytest.skip(f"{path} is missing (set NASCORE_DATA)")
+    return path
+
+
 class ConformanceError(AssertionError):
     """A component broke its kind's contract."""
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import attrs
@@ -14,20 +13,6 @@ from nascore.arch import Choice, Float, Int, SearchSpace
 from nascore.plugins import register_plugin, unregister_plugin
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def data_root() -> Path:
-    return Path(os.environ.get("NASCORE_DATA", ROOT.parent / "shared" / "data"))
-
-
-def require_data(relative: str) -> Path:
-    """Path under NASCORE_DATA; skip when absent unless NASCORE_REQUIRE_DATA=1."""
-    path = data_root() / relative
-    if not path.exists():
-        if os.environ.get("NASCORE_REQUIRE_DATA") == "1":
-            pytest.fail(f"{path} is missing and NASCORE_REQUIRE_DATA=1")
-        pytest.skip(f"{path} is missing (set NASCORE_DATA)")
-    return path
 
 
 @attrs.define

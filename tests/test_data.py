@@ -10,7 +10,7 @@ import struct
 import numpy as np
 import pytest
 import torch
-from conftest import require_data
+from nascore.testing import require_data
 
 import nascore
 from nascore.data import Task, clear_task_cache, load_task

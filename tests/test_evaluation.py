@@ -7,7 +7,7 @@ import time
 import attrs
 import pytest
 import torch
-from conftest import require_data
+from nascore.testing import require_data
 from torch import nn
 
 import nascore

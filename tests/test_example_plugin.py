@@ -6,7 +6,7 @@ import nascore
 from nascore.plugins import plugin_infos
 from nascore.testing import check_component
 
-from conftest import require_data
+from nascore.testing import require_data
 
 
 def test_discovered_through_its_entry_point():

@@ -12,7 +12,7 @@ import nascore
 from nascore.plugins import register_plugin, unregister_plugin
 from nascore.results import Outcome
 
-from conftest import require_data
+from nascore.testing import require_data
 
 TINY_TRAIN = {"name": "train", "epochs": 2, "batch_size": 64, "measure_latency": False}
 DIGITS = {"dataset": "digits", "subset": 500, "eval_subset": 200}

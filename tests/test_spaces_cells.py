@@ -11,7 +11,7 @@ import networkx as nx
 import numpy as np
 import pytest
 import torch
-from conftest import require_data
+from nascore.testing import require_data
 from torch import nn
 
 import nascore
