@@ -1,0 +1,110 @@
+"""MS-RANAS search cost: one search epoch against one epoch of the derived network on
+the same data, and the wall time of a whole search.
+
+A search epoch (DARTS first order) passes once over the train split: half the batches
+update the weights, the other half the architecture, each with a forward and backward
+pass through the supernet (every op of every edge).  It is compared with one training
+epoch over the same train split of (a) the derived cells in a network of the search
+network's size and (b) the final network (three scales, seven layers).  Epochs are
+interleaved (search, derived, final, search, ...) and the median ratio reported, which
+a shared machine's load affects least.  Target (issue): search epoch <= 4x a derived
+epoch.  Validation is excluded from the derived epochs.
+
+    python benchmarks/msranas_search_cost.py [--quick]
+
+Writes ``benchmarks/results/msranas_search_cost.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+import nascore
+from nascore.data import Split, Task, load_task
+from nascore_msranas.experiments import downsample, final_space
+from nascore_msranas.network import MultiScaleSupernet, make_layout
+from nascore_msranas.search import Searcher, SearchSettings, derive
+
+RESULTS = Path(__file__).resolve().parent / "results" / "msranas_search_cost.json"
+TARGET = 4.0
+SEARCH = {"scales": 3, "layers": 4, "C": 4, "nodes": 2, "exits": True}
+FINAL = {"scales": 3, "layers": 7, "C": 8, "nodes": 2, "exits": True}
+DATASETS = {
+    "digits": {"task": {"dataset": "digits", "seed": 0}, "pool": 1, "search_epochs": 10, "repeats": 3},
+    "mnist14": {"task": {"dataset": "mnist", "seed": 0, "subset": 1000, "eval_subset": 500}, "pool": 2,
+                "search_epochs": 4, "repeats": 2},
+}
+QUICK = {"digits": {"task": {"dataset": "digits", "seed": 0, "subset": 200}, "pool": 1, "search_epochs": 2,
+                    "repeats": 1}}
+
+
+def without_validation(task: Task) -> Task:
+    """The task with a two-sample validation split, so that a fit's time is training."""
+    tiny = Split(task.valid.X[:2], task.valid.y[:2])
+    return Task(task.name, task.kind, task.input_shape, task.num_classes, task.train, tiny, task.test, task.meta)
+
+
+def train_epoch_seconds(space, genome, task, batch_size: int) -> float:
+    trainer = nascore.create("evaluator", "train", epochs=1, batch_size=batch_size, device="cpu")
+    model = space.build(space.make(genome), task)
+    t0 = time.perf_counter()
+    trainer.fit(model, task, seed=0)
+    return time.perf_counter() - t0
+
+
+def measure(spec: dict) -> dict:
+    task = load_task(spec["task"])
+    task = downsample(task, spec["pool"]) if spec["pool"] > 1 else task
+    darts = nascore.create("search_space", "darts", nodes=SEARCH["nodes"])
+    layout = make_layout(task.input_shape, scales=SEARCH["scales"], layers=SEARCH["layers"], C=SEARCH["C"],
+                         exits=SEARCH["exits"])
+    torch.manual_seed(0)
+    net = MultiScaleSupernet(("none",) + darts.op_names, task.input_shape, task.num_classes, layout,
+                             nodes=SEARCH["nodes"])
+    searcher = Searcher(net, darts, task, SearchSettings(epochs=spec["search_epochs"], batch_size=128), seed=0)
+    same = final_space(**SEARCH)
+    final = final_space(**FINAL)
+    fast = without_validation(task)
+    rows, search_epochs = [], []
+    for epoch in range(spec["search_epochs"]):
+        t0 = time.perf_counter()
+        searcher.epoch(epoch)
+        search_epochs.append(time.perf_counter() - t0)
+        if epoch < spec["repeats"]:
+            genome = derive(darts, net).genome
+            rows.append({"search": search_epochs[-1],
+                         "derived_same_size": train_epoch_seconds(same, genome, fast, 128),
+                         "derived_final": train_epoch_seconds(final, genome, fast, 128)})
+    whole = sum(search_epochs)
+    ratio = {k: statistics.median(r["search"] / r[k] for r in rows) for k in ("derived_same_size", "derived_final")}
+    return {"train_samples": len(task.train), "input_shape": list(task.input_shape), "epochs": rows,
+            "search_epoch_seconds": search_epochs, "search_wall_seconds": whole, "ratio": ratio,
+            "meets_target": ratio["derived_same_size"] <= TARGET}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--dataset", nargs="+", default=list(DATASETS), choices=list(DATASETS))
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    specs = QUICK if args.quick else {d: DATASETS[d] for d in args.dataset}
+    out = args.out.with_name(args.out.stem + "_quick.json") if args.quick else args.out
+    data = json.loads(out.read_text()) if out.is_file() else {}
+    data.update(target=TARGET, search_network=SEARCH, final_network=FINAL, settings=specs)
+    for name, spec in specs.items():
+        data.setdefault("results", {})[name] = res = measure(spec)
+        print(name, json.dumps(res["ratio"]), f"search {res['search_wall_seconds']:.0f} s", flush=True)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(data, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""NAT's input distribution p(beta) for training the shared weights: the paper's uniform
+distribution over the whole cell space vs the input cell's neighbourhood (the default of
+the ``nat`` compressor), at the same CPU budget.
+
+For each cell, the supernet is trained with Algorithm 1's weight phase (lines 3-7) for
+the same number of epochs under each p(beta); then the shared-weight validation accuracy
+of the input cell and of 10 architectures of its neighbourhood Omega_beta (what NAT's
+inference ranks) is measured.  A supernet whose shared weights rate those architectures
+near chance cannot give NAT a useful reward R(alpha, w) - R(beta, w).
+
+    nice python benchmarks/nat_inputs.py [--quick]
+
+Writes ``benchmarks/results/nat_inputs.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from nascore.data import load_task
+from nascore_nat import genotypes
+from nascore_nat.ops import register_ops
+from nascore_nat.transformer import NeuralArchitectureTransformer
+
+RESULTS = Path(__file__).resolve().parent / "results" / "nat_inputs.json"
+
+
+def train_shared_weights(beta, task, inputs: str, epochs: int, seed: int = 0):
+    nat = NeuralArchitectureTransformer(inputs=inputs, batch_size=32, C=8, layers=5, seed=seed)
+    nat.setup(task, beta)
+    (Xw, yw), _ = nat._split(task, torch.device("cpu"))
+    rng, gen = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
+    opt = torch.optim.SGD(nat.supernet_.weight_parameters(), lr=nat.w_lr, momentum=nat.w_momentum,
+                          weight_decay=nat.w_weight_decay)
+    t0 = time.perf_counter()
+    for epoch in range(epochs):
+        for g in opt.param_groups:
+            g["lr"] = 0.5 * nat.w_lr * (1 + math.cos(math.pi * epoch / epochs))
+        loss = nat._train_w(Xw, yw, opt, rng, gen)
+    return nat, loss, time.perf_counter() - t0
+
+
+def neighbourhood(nat, beta, n: int, seed: int):
+    """``n`` architectures of Omega_beta drawn like NAT's inference candidates (random policy)."""
+    probe = NeuralArchitectureTransformer(inputs="neighbourhood")
+    probe.template_, probe.ops_, probe.costs_ = beta, nat.ops_, nat.costs_
+    probe._template_masks = nat.masks(beta)
+    rng = np.random.default_rng(seed)
+    return [probe.sample_input(rng) for _ in range(n)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cells", nargs="+", default=["DARTS_V2", "ResBlock"])
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    register_ops()
+    task = load_task({"dataset": "digits", "seed": 0, **({"subset": 300, "eval_subset": 150} if args.quick else {})})
+    epochs = 1 if args.quick else args.epochs
+    cells = ["DARTS_V2"] if args.quick else args.cells
+    out = {"benchmark": "nat_inputs", "task": "digits", "epochs": epochs, "cells": {}}
+    for name in cells:
+        beta = genotypes.published(name)
+        for inputs in ("space", "neighbourhood"):
+            nat, loss, seconds = train_shared_weights(beta, task, inputs, epochs)
+            accs = [nat.shared_accuracy(p, task.valid) for p in neighbourhood(nat, beta, 10, seed=1)]
+            out["cells"].setdefault(name, {})[inputs] = {
+                "input_cell_shared_accuracy": nat.shared_accuracy(beta, task.valid),
+                "neighbours_shared_accuracy": accs, "neighbours_mean": float(np.mean(accs)),
+                "final_w_loss": loss, "seconds": seconds,
+            }
+            print(name, inputs, json.dumps(out["cells"][name][inputs])[:200], flush=True)
+    path = RESULTS.with_name(RESULTS.stem + "_quick.json") if args.quick else RESULTS
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,149 @@
+"""The continuous relaxation (Eq. 1-2), genotype derivation and the bilevel steps."""
+
+import numpy as np
+import pytest
+import torch
+
+import nascore
+from nascore.nn.ops import DARTS_OPS
+from nascore.spaces.darts import DartsSpace
+from nascore_msranas.bilevel import first_order_grads, second_order_grads, virtual_step
+from nascore_msranas.network import MultiScaleSupernet, make_layout
+from nascore_msranas.search import Searcher, SearchSettings, derive, split_halves
+
+torch.set_num_threads(1)
+
+
+def _supernet(nodes=2, scales=2, layers=4):
+    torch.manual_seed(0)
+    lay = make_layout((1, 8, 8), scales=scales, layers=layers, C=2)
+    return MultiScaleSupernet(DARTS_OPS, (1, 8, 8), 10, lay, nodes=nodes)
+
+
+def test_relaxation_weights_sum_to_one_per_edge():
+    net = _supernet()
+    with torch.no_grad():
+        net.alpha_normal.normal_(0, 3)
+        net.alpha_reduce.normal_(0, 3)
+    for w in net.softmax_weights().values():
+        torch.testing.assert_close(w.sum(dim=1), torch.ones(w.shape[0]))
+        assert (w > 0).all()
+
+
+def test_one_hot_mixture_equals_the_discrete_op():
+    """Eq. 1 with all the weight on op k is op k itself."""
+    net = _supernet().eval()
+    cell = next(iter(net.cells.values()))
+    mixed = cell.mixed[0]
+    assert not cell.reduction
+    x = torch.randn(2, cell.preprocess1[1].out_channels, 8, 8)
+    for k in range(len(DARTS_OPS)):
+        w = torch.zeros(len(DARTS_OPS))
+        w[k] = 1.0
+        torch.testing.assert_close(mixed(x, weights=w), mixed.ops[k](x))
+
+
+def _set_alpha(net, cell, winners):
+    """Alphas where, per edge index, ``winners[e] = (op, strength)`` and the rest is 0."""
+    alpha = getattr(net, f"alpha_{cell}")
+    with torch.no_grad():
+        alpha.zero_()
+        for e, (op, value) in winners.items():
+            alpha[e, DARTS_OPS.index(op)] = value
+
+
+def test_derived_genotype_keeps_two_strongest_non_none_edges_per_node():
+    net = _supernet(nodes=2)
+    # edges: 0:(0,2) 1:(1,2) 2:(0,3) 3:(1,3) 4:(2,3); 'none' is strongest on edge 2 and must be ignored
+    _set_alpha(net, "normal", {0: ("sep_conv_3x3", 3.0), 1: ("skip_connect", 2.0), 2: ("none", 9.0),
+                               3: ("dil_conv_5x5", 1.0), 4: ("max_pool_3x3", 2.0)})
+    _set_alpha(net, "reduce", {0: ("avg_pool_3x3", 1.0), 1: ("sep_conv_5x5", 2.0), 2: ("dil_conv_3x3", 3.0),
+                               3: ("none", 5.0), 4: ("skip_connect", 0.5)})
+    space = DartsSpace(nodes=2)
+    arch = derive(space, net)
+    geno = space.to_genotype(arch)
+    assert geno["normal"] == [["sep_conv_3x3", 0], ["skip_connect", 1], ["dil_conv_5x5", 1], ["max_pool_3x3", 2]]
+    assert geno["reduce"] == [["avg_pool_3x3", 0], ["sep_conv_5x5", 1], ["dil_conv_3x3", 0], ["skip_connect", 2]]
+    # valid for the core's registered darts space, so other plugins (NAT) can take it
+    core = nascore.create("search_space", "darts", nodes=2)
+    assert core.make(arch.genome) == arch and arch.space == "darts"
+
+
+def test_split_halves_partition_the_train_split():
+    a, b = split_halves(11, torch.Generator().manual_seed(0))
+    assert len(a) == 5 and len(b) == 6
+    assert sorted(torch.cat([a, b]).tolist()) == list(range(11))
+
+
+# --------------------------------------------------------------------------- bilevel
+
+
+def _toy(seed=0):
+    """A two-op mixed model in float64: logits = sum_k softmax(alpha)_k op_k(x)."""
+    g = torch.Generator().manual_seed(seed)
+    W1 = torch.randn(4, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    W2 = torch.randn(4, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    alpha = torch.randn(2, generator=g, dtype=torch.float64, requires_grad=True)
+
+    def loss_fn(batch, w=None):
+        x, y = batch
+        a, b = w if w is not None else (W1, W2)
+        p = alpha.softmax(0)
+        logits = p[0] * torch.tanh(x @ a) + p[1] * (x @ b) ** 2 / 4
+        return torch.nn.functional.cross_entropy(logits, y)
+
+    train = (torch.randn(16, 4, generator=g, dtype=torch.float64), torch.randint(0, 3, (16,), generator=g))
+    valid = (torch.randn(16, 4, generator=g, dtype=torch.float64), torch.randint(0, 3, (16,), generator=g))
+    return [W1, W2], alpha, loss_fn, train, valid
+
+
+def test_first_order_gradient_is_the_validation_gradient():
+    weights, alpha, loss_fn, _, valid = _toy()
+    (grad,) = first_order_grads(loss_fn, valid, [alpha])
+    expected = torch.autograd.grad(loss_fn(valid), alpha)[0]
+    torch.testing.assert_close(grad, expected)
+
+
+@pytest.mark.parametrize("momentum,weight_decay", [(0.0, 0.0), (0.9, 3e-4)])
+def test_second_order_matches_the_exact_unrolled_gradient(momentum, weight_decay):
+    """DARTS Eq. 7 with the finite difference of Eq. 8 equals the exact gradient of
+    L_val(w - xi (m v + dL_train/dw + lambda w), alpha) up to O(eps^2)."""
+    weights, alpha, loss_fn, train, valid = _toy()
+    xi = 1.0
+    buffers = [torch.full_like(w, 0.1) for w in weights]
+    before = [w.detach().clone() for w in weights]
+    (approx,) = second_order_grads(loss_fn, train, valid, weights, [alpha], xi, momentum, weight_decay, buffers)
+    for w, b in zip(weights, before):  # the virtual step is undone
+        torch.testing.assert_close(w.detach(), b)
+    g = torch.autograd.grad(loss_fn(train), weights, create_graph=True)
+    unrolled = [w - xi * (momentum * v + gw + weight_decay * w) for w, gw, v in zip(weights, g, buffers)]
+    exact = torch.autograd.grad(loss_fn(valid, unrolled), alpha)[0]
+    first = torch.autograd.grad(loss_fn(valid, [u.detach() for u in unrolled]), alpha)[0]
+    assert (exact - first).norm() > 0.01 * exact.norm()  # the second-order term matters here
+    torch.testing.assert_close(approx, exact, rtol=1e-4, atol=1e-6)
+
+
+def test_virtual_step_is_sgd_with_momentum_and_decay():
+    w = [torch.tensor([1.0, -2.0])]
+    virtual_step(w, [torch.tensor([0.5, 0.5])], xi=0.1, momentum=0.9, weight_decay=0.1,
+                 buffers=[torch.tensor([1.0, 0.0])])
+    # w - 0.1 * (0.9 * v + g + 0.1 * w)
+    torch.testing.assert_close(w[0], torch.tensor([1.0 - 0.1 * (0.9 + 0.5 + 0.1), -2.0 - 0.1 * (0.5 - 0.2)]))
+
+
+@pytest.mark.parametrize("order", ["first", "second"])
+def test_one_search_epoch_updates_alpha_and_derives_a_valid_cell(order):
+    from nascore.data import load_task
+
+    task = load_task({"dataset": "digits", "seed": 0, "subset": 128})
+    net = _supernet(nodes=2, scales=2, layers=3)
+    space = DartsSpace(nodes=2)
+    settings = SearchSettings(epochs=1, batch_size=32, order=order, cutout=2, exit_weights=[1.0, 0.5])
+    searcher = Searcher(net, space, task, settings, seed=0)
+    before = [a.detach().clone() for a in net.arch_parameters()]
+    record = searcher.run()
+    moved = [not torch.equal(a.detach(), b) for a, b in zip(net.arch_parameters(), before)]
+    assert any(moved)
+    assert len(record.epochs) == 1 and np.isfinite(record.epochs[0]["train_loss"])
+    space.make(record.genomes[0])
+    assert len(searcher.valid_accuracies()) == 2

@@ -1,0 +1,109 @@
+"""``nascore nat optimize GENOTYPE --task ...`` and ``nascore nat genotypes``."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+#: channels and cells of the networks ``optimize`` trains when the input has no space (CPU-sized)
+DEFAULT_NETWORK = {"C": 8, "layers": 5}
+
+
+def _context(space, task, *, seed: int, device: str, train_epochs: int, quiet: bool):
+    from nascore.params import resolved_params
+    from nascore.pipeline import Console, SearchContext
+
+    config = {"seed": seed, "budget": 0, "device": device, "metric": "valid_accuracy",
+              "space": {"name": "darts", **resolved_params(space)},
+              "evaluator": {"name": "train", "epochs": train_epochs}}
+    return SearchContext(config=config, space=space, evaluator=None, task=task, console=Console(quiet=quiet))
+
+
+def _table(before: dict, after: dict) -> str:
+    rows = [("params", "params", "{:,.0f}"), ("MAdds", "flops", "{:,.0f}"),
+            ("valid accuracy %", "valid_accuracy", "{:.2f}"), ("test accuracy %", "test_accuracy", "{:.2f}"),
+            ("shared-weight valid acc. %", "shared_valid_accuracy", "{:.2f}")]
+    lines = [f"{'':28}{'before':>14}{'after':>14}"]
+    for label, key, fmt in rows:
+        b, a = before.get(key), after.get(key)
+        cell = [("-" if v is None else fmt.format(v)) for v in (b, a)]
+        lines.append(f"{label:28}{cell[0]:>14}{cell[1]:>14}")
+    return "\n".join(lines)
+
+
+def optimize_command(genotype, dataset, subset, seed, channels, layers, train_epochs, png, as_json, quiet,
+                     **nat_params):
+    from nascore.data import load_task
+
+    from .cell import CellPair
+    from .compressor import NATCompressor
+    from .drawing import draw_pairs
+    from .genotype_io import load_input
+
+    space_params = {k: v for k, v in (("C", channels), ("layers", layers)) if v is not None}
+    pair, space, label = load_input(genotype, defaults=DEFAULT_NETWORK, **space_params)
+    task = load_task({"dataset": dataset, "seed": seed, **({"subset": subset} if subset else {})})
+    ctx = _context(space, task, seed=seed, device=nat_params["device"], train_epochs=train_epochs,
+                   quiet=quiet or as_json)
+    arch = space.from_genotype(pair.to_json())
+    res = NATCompressor(**nat_params).compress(arch, None, task, ctx)
+    after = CellPair.from_json(res.info["genotype_after"])
+    path = draw_pairs(pair, after, png or f"nat_{label}.png", titles=(label, f"NAT-{label}"),
+                      caption=f"{label} on {dataset}: params {res.before['params']:,} -> {res.after['params']:,}, "
+                              f"MAdds {res.before['flops']:,} -> {res.after['flops']:,}")
+    if as_json:
+        click.echo(json.dumps({**res.to_json(), "png": str(path), "input": label}, indent=1, default=str))
+        return
+    click.echo(f"optimized genotype of {label}:")
+    click.echo(json.dumps(res.info["genotype_after"]))
+    click.echo(_table(res.before, res.after))
+    click.echo(f"{res.info['changed_edges']} edges changed; policy learned in {res.info['policy_seconds']:.1f}s, "
+               f"inference {res.info['inference_seconds']:.1f}s; cells drawn in {path}")
+
+
+def make_group() -> click.Group:
+    @click.group("nat")
+    def group():
+        """NAT: optimize any cell by turning redundant ops into skip / none connections."""
+
+    @group.command("optimize")
+    @click.argument("genotype")
+    @click.option("--task", "dataset", default="digits", show_default=True,
+                  help="dataset to learn the policy and train on")
+    @click.option("--subset", type=click.IntRange(min=1), help="keep this many training samples")
+    @click.option("--policy", type=click.Choice(["gcn", "lstm", "random"]), default="gcn", show_default=True)
+    @click.option("--inference", type=click.Choice(["sampling", "maximum"]), default="sampling", show_default=True)
+    @click.option("--samples", type=click.IntRange(min=1), default=10, show_default=True,
+                  help="candidates of sampling inference")
+    @click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True, help="epochs of Algorithm 1")
+    @click.option("--inputs", type=click.Choice(["neighbourhood", "space"]), default="neighbourhood", show_default=True,
+                  help="p(beta) while training the transformer")
+    @click.option("--warmup-epochs", type=click.IntRange(min=0), default=0, show_default=True,
+                  help="epochs training the supernet on the input cell before Algorithm 1")
+    @click.option("--train-epochs", type=click.IntRange(min=1), default=10, show_default=True,
+                  help="epochs of training each network from scratch")
+    @click.option("--C", "channels", type=click.IntRange(min=2),
+                  help="initial channels of the trained networks (default: a run's own, else 8)")
+    @click.option("--layers", type=click.IntRange(min=3),
+                  help="cells of the trained networks (default: a run's own, else 5)")
+    @click.option("--seed", type=int, default=0, show_default=True)
+    @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or auto")
+    @click.option("--no-retrain", is_flag=True, help="skip training the networks from scratch (no accuracies)")
+    @click.option("--png", type=click.Path(dir_okay=False), help="drawing of both cells (default nat_GENOTYPE.png)")
+    @click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+    @click.option("--quiet", is_flag=True, help="no progress lines")
+    def optimize(genotype, no_retrain, **options):
+        """Optimize GENOTYPE: a published cell (DARTS_V2, ENAS, NAONet, VGG, ResNet, MobileNetV2, ...),
+        a JSON genotype or architecture file, or a run directory of a 'darts'-space search."""
+        optimize_command(genotype, retrain=not no_retrain, **options)
+
+    @group.command("genotypes")
+    def list_genotypes():
+        """List the published genotypes shipped with nascore-nat and their sources."""
+        from . import genotypes
+
+        for name in genotypes.names():
+            click.echo(f"{name:14} {genotypes.source(name)}")
+
+    return group

@@ -1,0 +1,36 @@
+import os
+
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread():
+    torch.set_num_threads(1)
+    yield
+
+
+@pytest.fixture(scope="session")
+def digits():
+    from nascore.data import load_task
+
+    return load_task({"dataset": "digits", "seed": 0})
+
+
+@pytest.fixture(scope="session")
+def small_digits():
+    from nascore.data import load_task
+
+    return load_task({"dataset": "digits", "seed": 0, "subset": 300, "eval_subset": 150})
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _ops():
+    from nascore_nat.ops import register_ops
+
+    register_ops()
+
+
+def data_root():
+    default = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "shared", "data")
+    return os.environ.get("NASCORE_DATA", default)

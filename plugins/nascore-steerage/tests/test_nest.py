@@ -1,0 +1,104 @@
+"""NeST operations and compressor (section 4.6.2)."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import nascore
+from nascore.errors import ConfigError
+from nascore.metrics import count_flops
+from nascore.testing import check_component
+from nascore.training import Trainer
+from nascore_steerage.layers import MaskedConv2d, model_cost
+from nascore_steerage.nest import NeST, grow_pair, masked_convs, partial_area, prune_smallest
+
+
+class Ctx:
+    seed = 0
+
+    def trainer(self, **overrides):
+        return Trainer(**{"device": "cpu", "lr": 0.05, "batch_size": 64, **overrides})
+
+
+def test_conformance():
+    check_component("compressor", "nest")
+
+
+def _lenet(task, seed=0):
+    space = nascore.create("search_space", "lenet5", input_size=8)
+    arch = space.make({"image_filter": "lanczos", "image_size": 8, "kernel": 3, "conv1": 6, "pool1": "max",
+                       "conv2": 16, "pool2": "avg", "fc1": 4, "fc2": 4, "fc3": 4, "quant_bits": 32})
+    torch.manual_seed(seed)
+    return space, arch, space.build(arch, task)
+
+
+def test_growth_with_zero_outgoing_weights_keeps_the_function(digits_images):
+    _, _, model = _lenet(digits_images)
+    model.eval()
+    x = digits_images.valid.X[:5]
+    y = model(x)
+    for pair in model.growth_pairs():
+        producer = model.get_submodule(pair[0])
+        grow_pair(model, pair, torch.randn(2, *producer.weight.shape[1:]), None)
+    assert model.features[0].out_channels == 8 and model.features[3].in_channels == 8
+    assert model.features[3].out_channels == 18
+    assert torch.allclose(model(x), y, atol=1e-5)
+
+
+def test_partial_area_cuts_exactly_the_pruned_positions_flops(digits_images):
+    _, _, model = _lenet(digits_images)
+    convs = masked_convs(model)
+    dense = model_cost(model, digits_images.input_shape)
+    pruned = partial_area(model, convs, digits_images, np.random.default_rng(0), 0.5, 64)
+    after = model_cost(model, digits_images.input_shape)
+    conv1, conv2 = model.features[0], model.features[3]
+    # conv1: 8x8 outputs, 6 maps, 9 MACs each; conv2 (valid, after pooling): 2x2 outputs, 16 maps, 6*9 MACs
+    removed1 = int((1 - conv1.area_mask).sum()) * 9
+    removed2 = int((1 - conv2.area_mask).sum()) * 6 * 9
+    assert pruned == int((1 - conv1.area_mask).sum() + (1 - conv2.area_mask).sum())
+    assert conv1.area_mask[0].sum() == 32 and conv2.area_mask[0].sum() == 2  # half of each map kept
+    assert dense["flops"] - after["flops"] == removed1 + removed2
+    assert after["params"] == dense["params"]  # area pruning saves computation, not weights
+
+
+def test_masked_conv_flops_match_a_direct_count():
+    conv = MaskedConv2d(3, 4, 3, padding=1)
+    conv.weight_mask[0] = 0.0
+    conv.area_mask = torch.ones(4, 6, 6)
+    conv.area_mask[1, :3] = 0.0
+    dense = count_flops(conv, (3, 6, 6))
+    assert dense == 4 * 36 * 27
+    expected = dense - 36 * 27 - 18 * 27  # map 0: no weights; map 1: half its positions
+    assert model_cost(conv, (3, 6, 6))["flops"] == expected
+
+
+def test_plain_convolutions_are_converted_without_changing_the_function():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 36, 3))
+    x = torch.randn(2, 1, 6, 6)
+    y = model(x)
+    convs = masked_convs(model)
+    assert len(convs) == 1 and isinstance(model[0], MaskedConv2d)
+    assert torch.allclose(model(x), y)
+    with torch.no_grad():
+        prune_smallest([model[0]], 0.5)
+    assert int(model[0].weight_mask.sum()) == 18
+
+
+def test_nest_reduces_cost_on_digits(digits_images):
+    space, arch, model = _lenet(digits_images)
+    Ctx().trainer(epochs=4).fit(model, digits_images)
+    res = NeST(iterations=3, epochs=2, candidates=3, prune_ratio=0.5, area_ratio=0.4).compress(
+        arch, model, digits_images, Ctx())
+    assert res.after["params"] <= res.before["params"] and res.after["flops"] <= res.before["flops"]
+    steps = [s["op"] for s in res.info["operations"]]
+    assert steps == ["grow", "area", "prune"]
+    assert res.info["operations"][0]["changed"] == 4  # 2 maps on each of the 2 growth pairs
+    assert res.model(digits_images.test.X[:2]).shape == (2, 10)
+    with pytest.raises(ConfigError, match="schedule"):
+        NeST(schedule=["grow", "shrink"])
+    ffnn = nascore.create("search_space", "ffnn", neurons_low=8, neurons_high=16, neurons_step=8, max_layers=1)
+    with pytest.raises(ConfigError, match="convolutions"):
+        NeST().compress(None, nn.Sequential(nn.Linear(4, 2)), digits_images, Ctx())
+    assert ffnn.name == "ffnn"
