@@ -47,6 +47,26 @@ def table(rows: list[dict]) -> list[str]:
     return out
 
 
+def _scalar(v) -> bool:
+    return v is None or isinstance(v, (int, float, str, bool)) or (
+        isinstance(v, list) and all(isinstance(x, (int, float, str, bool)) or x is None for x in v))
+
+
+def block(value, depth: int = 0) -> list[str]:
+    """Markdown for a summary value: a list of dicts is a table, a dict of scalars a
+    two-column table, a dict of such values one titled block each."""
+    if isinstance(value, list) and value and all(isinstance(r, dict) for r in value):
+        return table(value) + [""]
+    if isinstance(value, dict):
+        if all(_scalar(v) for v in value.values()):
+            return table([{"quantity": k, "value": v} for k, v in value.items()]) + [""]
+        out = []
+        for k, v in value.items():
+            out += [f"**{k}**", ""] + (block(v, depth + 1) if depth < 3 else [_fmt(v), ""])
+        return out
+    return [_fmt(value), ""]
+
+
 def section(name: str, data: dict) -> list[str]:
     lines = [f"## {data.get('title', name)}", "", f"Source: `benchmarks/results/{name}.json`"]
     if data.get("command"):
@@ -54,18 +74,27 @@ def section(name: str, data: dict) -> list[str]:
     lines.append("")
     if data.get("description"):
         lines += [data["description"], ""]
-    if data.get("targets"):
-        lines += table([{"target": t.get("name"), "wanted": t.get("target"), "measured": t.get("measured"),
-                         "met": t.get("met")} for t in data["targets"]]) + [""]
-    if isinstance(data.get("summary"), list) and data["summary"]:
-        lines += table(data["summary"]) + [""]
-    elif isinstance(data.get("summary"), dict):
-        for title, rows in data["summary"].items():
-            lines += [f"**{title}**", ""] + table(rows) + [""]
+    targets = data.get("targets")
+    if isinstance(targets, list) and targets and all(isinstance(t, dict) for t in targets):
+        lines += ["**Targets**", ""] + table([{"target": t.get("name"), "wanted": t.get("target"),
+                                               "measured": t.get("measured"), "met": t.get("met")}
+                                              for t in targets]) + [""]
+    elif targets:
+        lines += ["**Targets**", ""] + block(targets)
+    if data.get("summary") is not None:
+        lines += block(data["summary"])
     else:
-        scalars = {k: v for k, v in data.items() if isinstance(v, (int, float, str, bool)) and k not in ("title", "description", "command")}
+        skip = ("title", "description", "command", "notes", "targets")
+        scalars = {k: v for k, v in data.items() if _scalar(v) and k not in skip}
         if scalars:
             lines += table([{"quantity": k, "value": v} for k, v in scalars.items()]) + [""]
+        for k, v in data.items():
+            if k in skip or _scalar(v):
+                continue
+            if len(json.dumps(v, default=str)) <= 6000:  # per-run raw data stays in the JSON
+                lines += [f"**{k}**", ""] + block(v)
+            else:
+                lines += [f"**{k}**: too large to show here, see the JSON file", ""]
     if data.get("notes"):
         lines += [str(data["notes"]), ""]
     return lines
