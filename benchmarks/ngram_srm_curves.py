@@ -1,0 +1,112 @@
+"""Learning-curve dataset of the N-gram/SRM benchmarks (issue 4, item 5).
+
+Trains random ``metaqnn`` architectures on ``digits`` (or MNIST from $NASCORE_DATA) for
+T epochs with the core trainer: one nascore run per initial learning rate (so the HP
+feature set varies), each stored as a run directory under
+``benchmarks/results/ngram_srm_curves/`` and resumed when it exists (nothing trained
+twice).  The curves are then exported to ``benchmarks/results/ngram_srm_curves.json``,
+which the other ``ngram_srm_*`` benchmarks read.
+
+    python benchmarks/ngram_srm_curves.py [--quick] [--dataset digits|mnist] [--archs N] [--epochs T]
+
+Each run can be killed at any time and the script started again: it resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+RUNS = RESULTS / "ngram_srm_curves"
+
+
+def run_config(dataset: str, lr: float, seed: int, archs: int, epochs: int, width: float, subset) -> dict:
+    task = {"dataset": dataset, "seed": 0}
+    if subset:
+        task["subset"] = subset
+    return {
+        "name": f"curves-{dataset}-lr{lr:g}", "seed": seed, "budget": archs, "device": "cpu",
+        "task": task,
+        "space": {"name": "metaqnn", "width": width},
+        "optimizer": {"name": "random-search"},
+        "evaluator": {"name": "train", "epochs": epochs, "lr": lr, "batch_size": 128, "measure_latency": False,
+                      "device": "cpu"},
+        "executor": {"name": "local"},
+    }
+
+
+def build_run(config: dict, out: Path) -> None:
+    """Start, resume or skip (finished) one run directory."""
+    import nascore
+
+    if (out / "result.json").is_file():
+        return
+    resume = (out / "run.sqlite").is_file()
+    t = time.time()
+    nascore.run(config if not resume else None, out=out, resume=resume)
+    print(f"{out.name}: done in {time.time() - t:.0f}s", flush=True)
+
+
+def export(run_dirs: list[Path], path: Path) -> dict:
+    """Curves of every finished evaluation, with tokens, cost and training hyperparameters."""
+    import nascore
+    from nascore.rundir import read_config, read_evaluations
+
+    rows = []
+    for run_dir in run_dirs:
+        cfg = read_config(run_dir)
+        space_cfg = dict(cfg["space"])
+        space = nascore.create("search_space", space_cfg.pop("name"), **space_cfg)
+        ev_cfg = cfg["evaluator"]
+        for ev in read_evaluations(run_dir):
+            if ev.status != "ok":
+                continue
+            arch = space.make(ev.genome)
+            rows.append({
+                "run": run_dir.name, "key": ev.key, "arch": space.to_string(arch), "tokens": space.tokens(arch),
+                "layers": space.num_layers(arch), "params": ev.metrics.get("params"), "flops": ev.metrics.get("flops"),
+                "lr": ev_cfg["lr"], "weight_decay": ev_cfg["weight_decay"], "momentum": ev_cfg["momentum"],
+                "curve": [p["valid_accuracy"] for p in ev.curve],
+                "valid_accuracy": ev.metrics["valid_accuracy"], "test_accuracy": ev.metrics.get("test_accuracy"),
+                "train_seconds": ev.metrics.get("train_seconds"),
+            })
+    data = {"runs": [str(r.relative_to(HERE.parent)) for r in run_dirs], "space": cfg["space"], "task": cfg["task"],
+            "epochs": cfg["evaluator"]["epochs"], "count": len(rows), "evaluations": rows}
+    path.write_text(json.dumps(data))
+    return data
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="4 architectures, 4 epochs, one learning rate")
+    ap.add_argument("--dataset", default="digits", choices=["digits", "mnist"])
+    ap.add_argument("--archs", type=int, default=80, help="architectures per learning rate")
+    ap.add_argument("--epochs", type=int, default=20, help="T: epochs per architecture (paper: 20)")
+    ap.add_argument("--lrs", default="0.02,0.05,0.1", help="initial learning rates, one run each")
+    ap.add_argument("--width", type=float, default=0.0625, help="metaqnn width factor (1/16: 4-32 filters)")
+    ap.add_argument("--subset", type=int, default=None, help="train samples kept (MNIST: e.g. 2000)")
+    args = ap.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(1)
+    lrs = [float(x) for x in args.lrs.split(",")]
+    archs, epochs = args.archs, args.epochs
+    if args.quick:
+        lrs, archs, epochs = lrs[:1], 4, 4
+    tag = "quick" if args.quick else f"{args.dataset}-e{epochs}"
+    run_dirs = []
+    for i, lr in enumerate(lrs):
+        out = RUNS / f"{tag}-lr{lr:g}"
+        build_run(run_config(args.dataset, lr, i, archs, epochs, args.width, args.subset), out)
+        run_dirs.append(out)
+    name = "ngram_srm_curves_quick.json" if args.quick else f"ngram_srm_curves{'' if args.dataset == 'digits' else '_' + args.dataset}.json"
+    data = export(run_dirs, RESULTS / name)
+    print(f"{data['count']} curves of {epochs} epochs -> {RESULTS / name}")
+
+
+if __name__ == "__main__":
+    main()

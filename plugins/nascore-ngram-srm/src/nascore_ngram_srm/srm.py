@@ -1,0 +1,226 @@
+"""Sequential regression models (SRMs), Section 3 and 4.2 of the N-gram/SRM paper
+(after Baker et al., "Accelerating neural architecture search using performance
+prediction", 2018).
+
+From a training set ``S = {(X^i, y^i(T))}`` of configurations and their learning curves,
+model ``tau`` (``tau = 1..T``) is trained on the features ``u_X`` of each configuration
+plus the first ``tau`` points of its curve, ``y(tau) = (y_t)_{t=1..tau}``, to predict the
+final performance; each successive model sees one more point of the curve.  A model
+``tau = 0`` (no curve, architecture features only) is fitted too when such features are
+selected.  At prediction time each row uses the model of the longest prefix it has.
+
+Data contract (scikit-learn regressor): ``fit(X, y, curves=None)`` and
+``predict(X, curves=None)``.  ``X = [NG | AP | HP]``: the encoder's N-gram columns,
+then ``ap_columns`` architecture-parameter columns, then ``hp_columns`` hyperparameter
+columns (:func:`nascore_ngram_srm.features.design_matrix` builds it; ``X`` may be None
+when only TS is used).  ``curves`` holds one observed learning-curve prefix per row
+(numbers or the trainer's per-epoch dicts); ``y`` is the final validation accuracy.
+"""
+
+from __future__ import annotations
+
+import attrs
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin
+
+from nascore.errors import ConfigError
+from nascore.params import in_range, one_of, param
+
+from .features import curve_list, parse_feature_sets, ts_features
+from .regressors import REGRESSORS, fit_with_cv, predict as regressor_predict
+
+
+def _taus_valid(inst, attribute, value):
+    if value is not None and (not value or any(int(t) < 0 for t in value)):
+        raise ValueError(f"taus must be a non-empty list of curve lengths >= 0, got {value!r}")
+
+
+@attrs.define(slots=False, eq=False)
+class SequentialRegressionModels(RegressorMixin, BaseEstimator):
+    """One regressor per observed curve length tau predicting the final accuracy from
+    architecture (NG, AP), hyperparameter (HP) and curve-prefix (TS) features."""
+
+    regressor: str = param("nu-svr", help="base regressor: nu-svr (paper), random-forest, ols or blr",
+                           validator=one_of(*REGRESSORS))
+    features: str = param("all", help="feature sets: 'all' or a '+'-union of TS, AP, HP, NG (e.g. 'TS+AP+HP')")
+    ap_columns: int = param(0, help="trailing columns of X (before the HP columns) that are AP features",
+                            validator=in_range(0))
+    hp_columns: int = param(0, help="trailing columns of X that are HP features", validator=in_range(0))
+    taus: list[int] | None = param(None, help="curve lengths to fit a model for (None: 0..T)", validator=_taus_valid)
+    differences: bool = param(True, help="add first differences of the curve prefix to TS (Baker et al.)")
+    scale_ng: bool = param(False, help="standardize the NG columns too (AP, HP and TS always are)")
+    target: str = param("final", help="'final': regress y_T; 'increment': regress y_T - y_tau (last observed point)",
+                        validator=one_of("final", "increment"))
+    cv: int = param(3, help="cross-validation folds for hyperparameters and residuals", validator=in_range(2))
+    search: bool = param(True, help="choose hyperparameters by cross-validation (grid search)")
+    n_estimators: int = param(100, help="trees of the random forest", validator=in_range(1))
+    metric: str = param("valid_accuracy", help="curve key when curve points are dicts")
+    random_state: int = param(0, help="seed of the CV folds and the forest")
+
+    def __attrs_post_init__(self):
+        parse_feature_sets(self.features)
+
+    # ---- feature blocks -------------------------------------------------------------------
+    def _blocks(self, X, n: int) -> dict:
+        """Split X into its NG (kept sparse when X is) / AP / HP (dense) blocks."""
+        if X is None:
+            return {g: np.zeros((n, 0)) for g in ("NG", "AP", "HP")}
+        sparse = hasattr(X, "tocsr")
+        X = X.tocsr().astype(float) if sparse else np.asarray(X, dtype=float)
+        if X.ndim != 2 or X.shape[0] != n:
+            raise ConfigError(f"srm: X must be 2-D with one row per target/curve ({n}), got shape {X.shape}")
+        d_ng = X.shape[1] - self.ap_columns - self.hp_columns
+        if d_ng < 0:
+            raise ConfigError(f"srm: X has {X.shape[1]} columns, fewer than ap_columns + hp_columns "
+                              f"= {self.ap_columns + self.hp_columns}")
+        if not np.all(np.isfinite(X.data if sparse else X)):
+            raise ConfigError("srm: X contains NaN or infinite values")
+        rest = X[:, d_ng:].toarray() if sparse else X[:, d_ng:]
+        return {"NG": X[:, :d_ng], "AP": rest[:, :self.ap_columns], "HP": rest[:, self.ap_columns:]}
+
+    def _groups(self, blocks: dict, max_len: int) -> tuple[str, ...]:
+        available = {g for g, b in blocks.items() if b.shape[1]} | ({"TS"} if max_len > 0 else set())
+        wanted = parse_feature_sets(self.features)
+        if wanted is None:
+            groups = tuple(g for g in ("NG", "AP", "HP", "TS") if g in available)
+        else:
+            missing = [g for g in wanted if g not in available]
+            if missing:
+                how = {"TS": "pass curves", "AP": "set ap_columns", "HP": "set hp_columns",
+                       "NG": "pass encoder columns in X"}[missing[0]]
+                raise ConfigError(f"srm: feature set {missing[0]} selected but absent from the data ({how})")
+            groups = tuple(g for g in ("NG", "AP", "HP", "TS") if g in wanted)
+        if not groups:
+            raise ConfigError("srm has no features: pass X columns (NG/AP/HP) and/or learning curves (TS)")
+        return groups
+
+    def _parts(self, blocks: dict, curves: list, rows: np.ndarray, tau: int):
+        """``(NG rows or None, dense [AP | HP | TS] rows)`` of the design matrix."""
+        ng = blocks["NG"][rows] if "NG" in self.groups_ else None
+        dense = [blocks[g][rows] for g in ("AP", "HP") if g in self.groups_]
+        if "TS" in self.groups_ and tau > 0:
+            prefixes = np.stack([curves[i][:tau] for i in rows]) if len(rows) else np.zeros((0, tau))
+            dense.append(ts_features(prefixes, self.differences))
+        return ng, (np.hstack(dense) if dense else np.zeros((len(rows), 0)))
+
+    def _design(self, blocks: dict, curves: list, rows: np.ndarray, tau: int) -> np.ndarray:
+        ng, dense = self._parts(blocks, curves, rows, tau)
+        if ng is None:
+            return dense
+        return np.hstack([ng.toarray() if hasattr(ng, "toarray") else ng, dense])
+
+    def _taus(self, groups, T: int) -> list[int]:
+        static = any(g != "TS" for g in groups)
+        if "TS" not in groups:
+            return [0]
+        if self.taus is None:
+            return ([0] if static else []) + list(range(1, T + 1))
+        taus = sorted({int(t) for t in self.taus})
+        bad = [t for t in taus if t > T or (t == 0 and not static)]
+        if bad:
+            raise ConfigError(f"srm: cannot fit tau={bad[0]} (training curves have at most {T} points"
+                              + ("" if static else "; tau=0 needs NG/AP/HP features") + ")")
+        return taus
+
+    # ---- fit / predict -----------------------------------------------------------------------
+    def fit(self, X, y, curves=None):
+        y = np.asarray(y, dtype=float).ravel()
+        if len(y) == 0:
+            raise ConfigError("srm: cannot fit on an empty training set")
+        if not np.all(np.isfinite(y)):
+            raise ConfigError("srm: targets y contain NaN or infinite values")
+        blocks = self._blocks(X, len(y))
+        cs = curve_list(curves, len(y), self.metric)
+        lengths = np.array([len(c) for c in cs])
+        self.groups_ = self._groups(blocks, int(lengths.max()))
+        self.T_ = int(lengths.max()) if "TS" in self.groups_ else 0
+        self.n_ng_ = blocks["NG"].shape[1] if "NG" in self.groups_ else 0
+        self.n_features_in_ = 0 if X is None else X.shape[1]
+        self.models_ = {}
+        for tau in self._taus(self.groups_, self.T_):
+            rows = np.flatnonzero(lengths >= tau)
+            if len(rows) >= 2:
+                offset = self._offset(cs, rows, tau)
+                self.models_[tau] = self._fit_one(self._design(blocks, cs, rows, tau), y[rows] - offset)
+        if not self.models_:
+            raise ConfigError("srm: need at least 2 training architectures with curves of the requested lengths")
+        self.taus_ = np.array(sorted(self.models_))
+        return self
+
+    def _offset(self, curves: list, rows: np.ndarray, tau: int) -> np.ndarray:
+        """What the model adds back: y_tau of each row for ``target='increment'``, else 0."""
+        if self.target == "final" or tau == 0 or "TS" not in self.groups_:
+            return np.zeros(len(rows))
+        return np.array([curves[i][tau - 1] for i in rows])
+
+    def _fit_one(self, F: np.ndarray, t: np.ndarray) -> dict:
+        """Standardize the non-NG columns and the target, then fit the base regressor with CV."""
+        t_mean, t_scale = float(t.mean()), float(t.std()) or 1.0
+        mean = F.mean(axis=0)
+        scale = F.std(axis=0)
+        if not self.scale_ng:
+            mean[: self.n_ng_], scale[: self.n_ng_] = 0.0, 1.0
+        scale[scale == 0] = 1.0
+        model, chosen, resid = fit_with_cv(self.regressor, (F - mean) / scale, (t - t_mean) / t_scale, cv=self.cv,
+                                           search=self.search, n_estimators=self.n_estimators,
+                                           random_state=self.random_state)
+        return {"model": model, "mean": mean, "scale": scale, "t_mean": t_mean, "t_scale": t_scale, "params": chosen,
+                "n_train": len(t), "residual_std": resid * t_scale}
+
+    def _scaled_parts(self, m: dict, blocks: dict, curves: list, rows: np.ndarray, tau: int) -> list:
+        """The standardized design of ``rows`` as column blocks; an unscaled sparse NG
+        block stays sparse (the nu-SVR kernel is then computed block by block)."""
+        ng, dense = self._parts(blocks, curves, rows, tau)
+        k = 0 if ng is None else ng.shape[1]
+        parts = [(dense - m["mean"][k:]) / m["scale"][k:]]
+        if ng is not None:
+            if self.scale_ng or not hasattr(ng, "tocsr"):
+                ng = (ng.toarray() if hasattr(ng, "toarray") else ng) - m["mean"][:k]
+                ng = ng / m["scale"][:k]
+            parts.insert(0, ng)
+        return parts
+
+    def _route(self, lengths: np.ndarray) -> np.ndarray:
+        """The tau of the model each row uses: the longest fitted prefix it has."""
+        if "TS" not in self.groups_:
+            return np.zeros(len(lengths), dtype=int)
+        too_long = lengths > self.T_
+        if too_long.any():
+            raise ConfigError(f"srm: a curve has {int(lengths[too_long][0])} points but the models were fitted on "
+                              f"curves of at most T={self.T_}; truncate it or refit with longer curves")
+        idx = np.searchsorted(self.taus_, lengths, side="right") - 1
+        if (idx < 0).any():
+            raise ConfigError(f"srm: no model for curves of length {int(lengths[idx < 0][0])}; fitted curve lengths: "
+                              f"{self.taus_.tolist()} (pass longer curves)")
+        return self.taus_[idx]
+
+    def predict(self, X, curves=None, return_std: bool = False):
+        """Predicted final accuracy per row (and the CV residual std of the model used)."""
+        if not hasattr(self, "models_"):
+            raise ConfigError("srm is not fitted: call fit(X, y, curves) first")
+        if X is not None:
+            n = X.shape[0]
+        elif curves is not None:
+            n = len(curves)
+        else:
+            raise ConfigError("srm.predict needs X and/or curves")
+        if X is None and self.n_features_in_:
+            raise ConfigError(f"srm was fitted with {self.n_features_in_} columns of X; pass X to predict")
+        if X is not None and X.shape[1] != self.n_features_in_:
+            raise ConfigError(f"srm: X has {X.shape[1]} columns, the model was fitted on {self.n_features_in_}")
+        cs = curve_list(curves, n, self.metric)
+        blocks = self._blocks(X, n)
+        route = self._route(np.array([len(c) for c in cs], dtype=int))
+        pred, std = np.zeros(n), np.zeros(n)
+        for tau in np.unique(route):
+            rows = np.flatnonzero(route == tau)
+            m = self.models_[int(tau)]
+            offset = self._offset(cs, rows, int(tau))
+            pred[rows] = regressor_predict(m["model"], self._scaled_parts(m, blocks, cs, rows, int(tau)))
+            pred[rows] = pred[rows] * m["t_scale"] + m["t_mean"] + offset
+            std[rows] = m["residual_std"]
+        return (pred, std) if return_std else pred
+
+    def residual_std(self, tau: int) -> float:
+        """Out-of-fold residual standard deviation of model ``tau`` (accuracy units)."""
+        return self.models_[int(self._route(np.array([tau]))[0])]["residual_std"]

@@ -1,0 +1,108 @@
+"""``srm-stop``: early termination decisions on synthetic curves, pickling."""
+
+from __future__ import annotations
+
+import pickle
+from statistics import NormalDist
+
+import numpy as np
+import pytest
+
+import nascore
+from nascore.errors import ConfigError
+from nascore.results import Evaluation
+from nascore.testing import check_component
+from nascore_ngram_srm.stopper import SRMEarlyStopping
+
+EPOCHS = 12
+
+
+def curves(n, seed=0):
+    rng = np.random.default_rng(seed)
+    top, gap, rate = rng.uniform(50, 99, n), rng.uniform(20, 40, n), rng.uniform(0.3, 0.8, n)
+    t = np.arange(1, EPOCHS + 1)[None, :]
+    return top[:, None] - gap[:, None] * np.exp(-rate[:, None] * t) + rng.normal(0, 0.2, (n, EPOCHS))
+
+
+def evaluation(i, curve, status="ok"):
+    points = [{"epoch": e + 1, "valid_accuracy": float(v), "train_loss": 1.0} for e, v in enumerate(curve)]
+    return Evaluation(key=f"k{i}", space="metaqnn", genome={}, status=status,
+                      metrics={"valid_accuracy": float(curve[-1])}, curve=points)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    data = curves(60)
+    stopper = SRMEarlyStopping(min_curves=10, repeats=1)
+    stopper.update([evaluation(i, c) for i, c in enumerate(data[:40])])
+    return stopper, data
+
+
+def test_conformance():
+    check_component("stopper", "srm-stop")
+
+
+def test_inactive_until_min_curves_complete():
+    data = curves(12)
+    stopper = SRMEarlyStopping(min_curves=10, repeats=1)
+    evals = [evaluation(i, c) for i, c in enumerate(data[:9])]
+    evals += [evaluation(100, data[9][:3], "stopped"), evaluation(101, data[10][:5], "failed")]
+    stopper.update(evals)
+    assert not hasattr(stopper, "srm_") and stopper.best_ == pytest.approx(max(data[:9, -1]))
+    assert stopper.should_stop(data[11][:3], EPOCHS) == (False, None)
+    stopper.update(evals + [evaluation(9, data[11])])
+    assert stopper.n_curves_ == 10 and stopper.T_ == EPOCHS
+
+
+def test_stops_bad_candidates_after_a_quarter_of_the_epochs(fitted):
+    stopper, data = fitted
+    assert stopper.check_points(EPOCHS) == [3] and stopper.best_ == pytest.approx(data[:40, -1].max())
+    held = data[40:]
+    decisions = [stopper.should_stop(c[:3], EPOCHS) for c in held]
+    preds = np.array([p for _, p in decisions])
+    assert np.corrcoef(preds, held[:, -1])[0, 1] > 0.9
+    sigma = stopper.srm_.residual_std(3)
+    z = NormalDist().inv_cdf(0.9)
+    for (stop, pred), final in zip(decisions, held[:, -1]):
+        assert stop == (pred + z * sigma < stopper.best_)
+    # clearly hopeless curves stop, a curve heading above the best does not
+    assert sum(stop for stop, _ in decisions) >= 10
+    good = data[np.argmax(data[:40, -1])] + 1.0
+    assert stopper.should_stop(good[:3], EPOCHS)[0] is False
+
+
+def test_only_checks_at_its_epochs_and_for_its_schedule(fitted):
+    stopper, data = fitted
+    worst = data[np.argmin(data[:, -1])]
+    assert stopper.should_stop(worst[:3], EPOCHS)[0] is True
+    assert stopper.should_stop(worst[:4], EPOCHS) == (False, None)
+    assert stopper.should_stop(worst[:3], 20) == (False, None)
+    again = SRMEarlyStopping(min_curves=10, repeats=3)
+    assert again.check_points(EPOCHS) == [3, 6, 9] and again.check_points(4) == [1, 2, 3]
+    again.update([evaluation(i, c) for i, c in enumerate(data[:40])])
+    assert list(again.srm_.taus_) == [3, 6, 9]
+    assert again.should_stop(worst[:6], EPOCHS)[0] is True and again.should_stop(worst[:7], EPOCHS) == (False, None)
+
+
+def test_higher_confidence_stops_fewer(fitted):
+    _, data = fitted
+    counts = []
+    for conf in (0.5, 0.9, 0.999):
+        s = SRMEarlyStopping(min_curves=10, confidence=conf, repeats=1)
+        s.update([evaluation(i, c) for i, c in enumerate(data[:40])])
+        counts.append(sum(s.should_stop(c[:3], EPOCHS)[0] for c in data[40:]))
+    assert counts[0] >= counts[1] >= counts[2] and counts[0] > counts[2]
+
+
+def test_pickles_with_its_fitted_models(fitted):
+    stopper, data = fitted
+    again = pickle.loads(pickle.dumps(stopper))
+    for c in data[40:50]:
+        assert again.should_stop(c[:3], EPOCHS) == stopper.should_stop(c[:3], EPOCHS)
+
+
+def test_bad_parameters():
+    with pytest.raises(ConfigError, match="fraction"):
+        nascore.create("stopper", "srm-stop", fraction=1.5)
+    with pytest.raises(ConfigError, match="regressor"):
+        nascore.create("stopper", "srm-stop", regressor="svm")
