@@ -38,7 +38,7 @@ class _SklearnPredictor(RegressorMixin, BaseEstimator):
         return self.model_.predict(X)
 
 
-@attrs.define(eq=False)
+@attrs.define(slots=False, eq=False)
 class RandomForestPredictor(_SklearnPredictor):
     """Random forest regression (scikit-learn)."""
 
@@ -53,7 +53,7 @@ class RandomForestPredictor(_SklearnPredictor):
                                      random_state=self.random_state, n_jobs=1)
 
 
-@attrs.define(eq=False)
+@attrs.define(slots=False, eq=False)
 class GaussianProcessPredictor(_SklearnPredictor):
     """Gaussian-process regression with a Matern kernel and a learned noise level."""
 
@@ -78,7 +78,7 @@ class GaussianProcessPredictor(_SklearnPredictor):
         return self.model_.predict(_dense(X), return_std=return_std)
 
 
-@attrs.define(eq=False)
+@attrs.define(slots=False, eq=False)
 class GradientBoostingPredictor(_SklearnPredictor):
     """Gradient-boosted regression trees (scikit-learn)."""
 

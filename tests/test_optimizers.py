@@ -42,3 +42,15 @@ def test_duplicates_are_served_from_cache_without_budget(toy_space):
     more = ctx.evaluate([toy_space.sample(ctx.rng) for _ in range(10)])
     assert ctx.used == 5 and len(more) <= 10 and ctx.remaining == 0
     assert ctx.evaluate([a]) == [first[0]]  # known: still served at zero budget
+
+
+def test_fitted_predictors_survive_pickling():
+    """Predictors travel to worker processes; their fitted state must go with them."""
+    import pickle
+
+    rng = np.random.default_rng(0)
+    X, y = rng.random((40, 3)), rng.random(40)
+    for name in ("random-forest", "gradient-boosting"):
+        p = nascore.create("predictor", name).fit(X, y)
+        q = pickle.loads(pickle.dumps(p))
+        assert np.allclose(q.predict(X), p.predict(X))
