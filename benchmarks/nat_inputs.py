@@ -9,6 +9,10 @@ inference ranks) is measured.  A supernet whose shared weights rate those archit
 near chance cannot give NAT a useful reward R(alpha, w) - R(beta, w).
 
     nice python benchmarks/nat_inputs.py [--quick]
+    nice python benchmarks/nat_inputs.py --rank   # Kendall tau: shared-weight vs trained accuracy
+
+``--rank`` trains the input cell and 8 neighbours from scratch and compares that ranking
+with the shared-weight one (neighbourhood p(beta)), the signal NAT's reward depends on.
 
 Writes ``benchmarks/results/nat_inputs.json``.
 """
@@ -56,17 +60,50 @@ def neighbourhood(nat, beta, n: int, seed: int):
     return [probe.sample_input(rng) for _ in range(n)]
 
 
+def ranking(beta, task, epochs: int, n: int, train_epochs: int) -> dict:
+    """Kendall tau between shared-weight and trained-from-scratch validation accuracy over
+    the input cell and ``n`` of its neighbours (the quantity NAT's reward relies on)."""
+    from nascore.metrics import kendall_tau
+    from nascore.training import Trainer
+    from nascore_nat.costs import build_network
+
+    nat, _, _ = train_shared_weights(beta, task, "neighbourhood", epochs)
+    archs = [beta] + neighbourhood(nat, beta, n, seed=2)
+    shared = [nat.shared_accuracy(p, task.valid) for p in archs]
+    trained = []
+    for p in archs:
+        model = build_network(p, task.input_shape, task.num_classes, C=8, layers=5)
+        trainer = Trainer(epochs=train_epochs, batch_size=64, lr=0.05, device="cpu")
+        trainer.fit(model, task, seed=0)
+        trained.append(trainer.accuracy(model, task.valid))
+    return {"shared": shared, "trained": trained, "kendall_tau": kendall_tau(shared, trained),
+            "input_rank_shared": int(sorted(shared, reverse=True).index(shared[0])) + 1,
+            "input_rank_trained": int(sorted(trained, reverse=True).index(trained[0])) + 1}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cells", nargs="+", default=["DARTS_V2", "ResBlock"])
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--rank", action="store_true",
+                        help="only the ranking study: Kendall tau of shared-weight vs trained accuracy")
     args = parser.parse_args()
     torch.set_num_threads(1)
     register_ops()
     task = load_task({"dataset": "digits", "seed": 0, **({"subset": 300, "eval_subset": 150} if args.quick else {})})
     epochs = 1 if args.quick else args.epochs
     cells = ["DARTS_V2"] if args.quick else args.cells
+    path = RESULTS.with_name(RESULTS.stem + "_quick.json") if args.quick else RESULTS
+    if args.rank:
+        out = json.loads(path.read_text()) if path.exists() else {"benchmark": "nat_inputs", "task": "digits"}
+        for name in cells:
+            out.setdefault("ranking", {})[name] = ranking(genotypes.published(name), task, epochs,
+                                                          n=2 if args.quick else 8, train_epochs=1 if args.quick else 10)
+            print(name, json.dumps(out["ranking"][name]), flush=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(out, indent=1))
+        return
     out = {"benchmark": "nat_inputs", "task": "digits", "epochs": epochs, "cells": {}}
     for name in cells:
         beta = genotypes.published(name)
@@ -79,7 +116,7 @@ def main() -> None:
                 "final_w_loss": loss, "seconds": seconds,
             }
             print(name, inputs, json.dumps(out["cells"][name][inputs])[:200], flush=True)
-    path = RESULTS.with_name(RESULTS.stem + "_quick.json") if args.quick else RESULTS
+    out["ranking"] = (json.loads(path.read_text()) if path.exists() else {}).get("ranking", {})
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=1))
 

@@ -8,8 +8,8 @@ For each image size (14, 21, 28: the six Pillow filters searched as the image DR
    iterations).  To fit a CPU each candidate is trained for ``gs_epochs`` on a
    ``gs_subset`` of the training split and validated on ``eval_subset`` samples;
 2. the GS architecture is retrained on all 50,000 training images for ``epochs``;
-3. **GS+LS** -- SCANN (Scheme C, the feed-forward part; its pruning share per step set so
-   that the schedule's prune steps reach 70% of ``max_params``) then NeST (feature-map growth,
+3. **GS+LS** -- SCANN (Scheme C, the feed-forward part; with ``max_params`` its pruning
+   share per step is scheduled to reach the limit) then NeST (feature-map growth,
    partial-area convolution, pruning: the convolutions), one epoch per operation on the
    full training split (SGD lr ``ls_lr``, cosine), results limited to ``max_params`` weights;
    NeST's chosen network is trained ``final_epochs`` more (kept unless validation drops).
@@ -103,29 +103,22 @@ def train_full(model, task, epochs: int, seed: int) -> dict:
             **model_cost(model, task.input_shape), "train_seconds": fit.seconds, "epochs": epochs}
 
 
-def prune_ratio_for(params: int, a) -> float:
-    """Pruning share per SCANN prune step that brings ``params`` to 70% of ``max_params``
-    in the schedule's prune steps (Scheme C prunes every other operation); >= 0.3."""
-    steps = max(a.scann_iterations // 2, 1)
-    return round(max(0.3, 1 - (0.7 * a.max_params / params) ** (1 / steps)), 3)
-
-
-def local_search(arch, model, task, space, a, params: int) -> tuple[dict, list]:
+def local_search(arch, model, task, space, a) -> tuple[dict, list]:
     """SCANN (feed-forward part) then NeST (convolutions)."""
     from nascore_steerage.nest import NeST
     from nascore_steerage.scann import SCANN
 
     ctx = Context(a.seed, space)
     stages = []
-    for comp in (SCANN(scheme="C", iterations=a.scann_iterations, epochs=1, lr=a.ls_lr,
-                       prune_ratio=prune_ratio_for(params, a), growth_ratio=0.05, max_params=a.max_params),
+    for comp in (SCANN(scheme="C", iterations=a.scann_iterations, epochs=1, lr=a.ls_lr, growth_ratio=0.05,
+                       max_params=a.max_params),
                  NeST(iterations=a.nest_iterations, epochs=1, lr=a.ls_lr, prune_ratio=0.3, area_ratio=0.3,
                       candidates=8, maps=1, max_params=a.max_params, final_epochs=a.final_epochs)):
         t0 = time.perf_counter()
         res = comp.compress(arch, model, task, ctx)
         model = res.model
         stages.append({"compressor": type(comp).__name__, "params": attrs.asdict(comp), "before": res.before,
-                       "after": res.after,
+                       "after": res.after, "operations": res.info["operations"], "history": res.info["history"],
                        "chosen_step": res.info["chosen_step"], "final_training_kept": res.info["final_training_kept"],
                        "seconds": time.perf_counter() - t0})
     return stages[-1]["after"], stages
@@ -144,7 +137,7 @@ def run_size(size: int, a) -> dict:
     gs = {"tokens": best["tokens"], "genome": best["genome"], **train_full(model, task, a.epochs, a.seed)}
     print(f"{size}x{size} GS: {100 - gs['test_accuracy']:.2f}% error, {gs['params']} weights", flush=True)
     t0 = time.perf_counter()
-    ls, stages = local_search(arch, model, task, space, a, gs["params"])
+    ls, stages = local_search(arch, model, task, space, a)
     cost["local_search_seconds"] = time.perf_counter() - t0
     met = 100 - ls["test_accuracy"] <= 1.0 and ls["params"] <= 10000
     print(f"{size}x{size} GS+LS: {100 - ls['test_accuracy']:.2f}% error, {ls['params']} weights (target met: {met})",

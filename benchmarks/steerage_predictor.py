@@ -9,7 +9,9 @@
    genome vectors -> validation accuracy.  Paper (Fig. 3, 300 architectures; 200 here, for a 2-core CPU): boosted
    trees have the lowest LOO MSE.
 3. Throughput of the fitted boosted-tree predictor: predictions per second on a batch of
-   10^4 architectures (encoding included) and on EES-sized batches of 100.  Paper: "we can
+   10^4 architectures (encoding included) and on EES-sized batches of 100, per wall-clock
+   second and per CPU second of this process (the machine is shared: wall-clock rates
+   depend on the load average recorded with them).  Paper: "we can
    evaluate this architecture in 1.2 seconds"; target >= 10^4 predictions per second.
    Also the mean training time of one architecture here, for the speed-up ratio.
 
@@ -68,18 +70,19 @@ def throughput(space, X, y, seed: int) -> dict:
     predictor = BoostedTreesPredictor(random_state=seed).fit(X, y)
     rng = np.random.default_rng(seed)
     archs = [space.sample(rng) for _ in range(10000)]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     big = predictor.predict(np.stack([space.to_vector(a) for a in archs]))
-    t_big = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    t_big, c_big = time.perf_counter() - t0, time.process_time() - c0
+    t0, c0 = time.perf_counter(), time.process_time()
     for i in range(0, 2000, 100):
         predictor.predict(np.stack([space.to_vector(a) for a in archs[i:i + 100]]))
-    t_small = time.perf_counter() - t0
+    t_small, c_small = time.perf_counter() - t0, time.process_time() - c0
     t0 = time.perf_counter()
     predictor.model_.predict(np.stack([space.to_vector(a) for a in archs]))
     t_sklearn = time.perf_counter() - t0
     return {"estimators": len(predictor.model_.estimators_), "batch_10000_per_second": len(big) / t_big,
-            "batch_100_per_second": 2000 / t_small, "sklearn_batch_10000_per_second": 10000 / t_sklearn}
+            "batch_100_per_second": 2000 / t_small, "sklearn_batch_10000_per_second": 10000 / t_sklearn,
+            "batch_10000_per_cpu_second": len(big) / c_big, "batch_100_per_cpu_second": 2000 / c_small}
 
 
 def main(argv=None):
@@ -88,6 +91,8 @@ def main(argv=None):
     ap.add_argument("--samples", type=int, default=None, help="architectures trained (default 200; quick 40)")
     ap.add_argument("--epochs", type=int, default=None, help="epochs per architecture (default 8; quick 3)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--reuse", action="store_true",
+                    help="reuse the trained set and LOO results of the existing JSON; re-measure throughput only")
     a = ap.parse_args(argv)
     n = a.samples or (40 if a.quick else 200)
     epochs = a.epochs or (3 if a.quick else 8)
@@ -99,14 +104,23 @@ def main(argv=None):
     from nascore_steerage.regressors import compare_regressors
 
     space, task = space_and_task()
-    genomes, y, s_per_arch = train_set(space, task, n, epochs, a.seed)
-    X = np.stack([space.to_vector(space.make(g)) for g in genomes])
-    t0 = time.perf_counter()
-    loo = compare_regressors(X, y, seed=a.seed)
-    loo_s = time.perf_counter() - t0
+    path = RESULTS.with_name(RESULTS.stem + "_quick.json") if a.quick else RESULTS
+    if a.reuse:
+        old = json.loads(path.read_text())
+        genomes, y = old["trained"]["genomes"], np.array(old["trained"]["valid_accuracy"])
+        s_per_arch, epochs, loo_s = old["seconds_per_trained_architecture"], old["epochs"], old["loo_seconds"]
+        loo = {r["regressor"]: {k: r[k] for k in ("loo_mse", "kendall_tau", "seconds")} for r in old["summary"]}
+        X = np.stack([space.to_vector(space.make(g)) for g in genomes])
+    else:
+        genomes, y, s_per_arch = train_set(space, task, n, epochs, a.seed)
+        X = np.stack([space.to_vector(space.make(g)) for g in genomes])
+        t0 = time.perf_counter()
+        loo = compare_regressors(X, y, seed=a.seed)
+        loo_s = time.perf_counter() - t0
     speed = throughput(space, X, y, a.seed)
     best = min(loo, key=lambda k: loo[k]["loo_mse"])
     per_s = speed["batch_10000_per_second"]
+    per_cpu_s = speed["batch_10000_per_cpu_second"]
     out = {
         "benchmark": "steerage_predictor", "quick": a.quick,
         "title": "STEERAGE accuracy predictor: LOO MSE of six regressors (Fig. 3) and throughput",
@@ -121,18 +135,20 @@ def main(argv=None):
         "speedup_vs_training": s_per_arch * per_s, "paper_seconds_per_prediction": 1.2,
         "targets": [{"name": "lowest LOO MSE", "target": "boosted-trees (paper Fig. 3)", "measured": best,
                      "met": best == "boosted-trees"},
-                    {"name": "predictions per second", "target": ">= 10^4", "measured": f"{per_s:.0f}",
-                     "met": per_s >= 1e4}],
+                    {"name": "predictions per second (wall clock, shared CPU)", "target": ">= 10^4",
+                     "measured": f"{per_s:.0f}", "met": per_s >= 1e4},
+                    {"name": "predictions per CPU second", "target": ">= 10^4", "measured": f"{per_cpu_s:.0f}",
+                     "met": per_cpu_s >= 1e4}],
         "loo_seconds": loo_s,
         "trained": {"genomes": genomes, "valid_accuracy": y.tolist()},
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "load_average": os.getloadavg()},
     }
-    path = RESULTS.with_name(RESULTS.stem + "_quick.json") if a.quick else RESULTS
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=1, default=str))
     for row in out["summary"]:
         print(f"{row['regressor']:<18} LOO MSE {row['loo_mse']:.3f}  tau {row['kendall_tau']:.3f}")
-    print(f"predictions/s: {per_s:.0f} (batch 100: {speed['batch_100_per_second']:.0f}); wrote {path}")
+    print(f"predictions/s: {per_s:.0f} wall, {per_cpu_s:.0f} per CPU second "
+          f"(batch 100: {speed['batch_100_per_second']:.0f}); wrote {path}")
 
 
 if __name__ == "__main__":

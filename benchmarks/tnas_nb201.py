@@ -13,10 +13,10 @@ Two protocols, reported per method as means over seeds:
 * ``q100`` (50 seeds, 100 queries), the headline: ``test`` of the best-``valid``
   architecture found, the best ``valid`` itself (the search's own objective), the share of
   seeds that found the table's best ``valid``, and top-{10, 50, 100} statistics;
-* ``q300`` (10 seeds, 300 queries; compute-bound on 2 shared cores), the Table 4 analog: among all queried architectures,
-  the top-k by ``valid`` for k in {10, 50, 100, 300}: the max and the mean of their
-  ``test``.  (Its first 100 queries are exactly a 100-query run -- every method is causal;
-  ``prefix_check`` verifies it once.)
+* ``q300`` (10 seeds -- compute-bound on 2 shared cores -- and 300 queries), the Table 4
+  analog: among all queried architectures, the top-k by ``valid`` for k in
+  {10, 50, 100, 300}: the max and the mean of their ``test``.  Its first 100 queries
+  are exactly a 100-query run (every method is causal); ``prefix_check`` verifies it.
 
 The TNAS settings the paper leaves open come from ``tnas_tune.py`` (CIFAR-10 valid only).
 Results are merged into the JSON per (dataset, method), so the study can be run in parts

@@ -71,8 +71,9 @@ def main(argv=None) -> int:
     ap.add_argument("--random", type=int, default=8, help="random architectures per (task, space)")
     ap.add_argument("--supernet-epochs", type=int, default=30)
     ap.add_argument("--spaces", nargs="*", default=list(SPACES), choices=list(SPACES))
+    ap.add_argument("--tasks", nargs="*", choices=list(TASKS), help="override the task list")
     args = ap.parse_args(argv)
-    tasks = ["digits"] + (["mnist"] if args.mnist and not args.quick else [])
+    tasks = args.tasks or (["digits"] + (["mnist"] if args.mnist and not args.quick else []))
     spaces = ["nb201"] if args.quick else args.spaces
     seeds = 1 if args.quick else args.seeds
     n_random = 2 if args.quick else args.random
@@ -80,14 +81,15 @@ def main(argv=None) -> int:
     epochs = 3 if args.quick else args.supernet_epochs
     out = RESULTS.with_name("tnas_oneshot_quick.json") if args.quick else RESULTS
     data = json.loads(out.read_text()) if out.exists() and not args.quick else {}
-    data["protocol"] = {"evaluator": evaluator, "spaces": SPACES, "tasks": TASKS, "supernet_epochs": epochs,
-                        "seeds": seeds, "random_architectures": n_random, "vae": VAE}
     results = data.setdefault("results", {})
     for task_name in tasks:
         for space_name in spaces:
             key = f"{task_name}/{space_name}"
-            row = results.setdefault(key, {})
+            row = results[key] = {}
             task, space = TASKS[task_name], SPACES[space_name]
+            row["protocol"] = {"task": task, "space": space, "evaluator": evaluator, "supernet_epochs": epochs,
+                               "seeds": seeds, "random_architectures": n_random, "vae": VAE,
+                               "optimizers": optimizers(epochs)}
             rnd = run(task, space, {"name": "random-search", "batch_size": 1}, 0, n_random, evaluator)
             evals = [e for e in rnd["evaluations"] if e["status"] == "ok"]
             row["random"] = {"n": len(evals), "mean_valid": float(np.mean([e["metrics"]["valid_accuracy"] for e in evals])),

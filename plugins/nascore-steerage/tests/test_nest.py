@@ -102,3 +102,37 @@ def test_nest_reduces_cost_on_digits(digits_images):
     with pytest.raises(ConfigError, match="convolutions"):
         NeST().compress(None, nn.Sequential(nn.Linear(4, 2)), digits_images, Ctx())
     assert ffnn.name == "ffnn"
+
+
+def test_growth_inside_residual_blocks_keeps_the_function(digits_images):
+    """ResNet growth pairs are conv1 -> BatchNorm -> conv2 inside a block: new maps with
+    zero outgoing weights leave the output unchanged, the BatchNorm grows with them."""
+    space = nascore.create("search_space", "resnet", input_size=8, channels=1, width=0.0625)
+    arch = space.sample(np.random.default_rng(3))
+    torch.manual_seed(0)
+    model = space.build(arch, digits_images).eval()
+    x = digits_images.valid.X[:4]
+    y = model(x)
+    pair = model.growth_pairs()[0]
+    before = model.get_submodule(pair[1]).num_features
+    grow_pair(model, pair, torch.randn(2, *model.get_submodule(pair[0]).weight.shape[1:]), None)
+    assert model.get_submodule(pair[1]).num_features == before + 2
+    assert torch.allclose(model(x), y, atol=1e-5)
+
+
+def test_new_maps_connect_as_sparsely_as_their_consumer(digits_images):
+    """Growth into a pruned consumer activates its density's share of the new
+    connections, chosen by gradient magnitude, so growth stays cheap in a sparse net."""
+    from nascore_steerage.nest import grow_feature_maps
+    from nascore_steerage.scann import prune_connections
+
+    _, _, model = _lenet(digits_images)
+    prune_connections(model.classifier, 0.9)
+    first = model.classifier.layers[0]
+    density = float(first.weight_mask.mean())
+    old_inputs = first.in_features
+    grow_feature_maps(model, digits_images, np.random.default_rng(0), candidates=3, maps=1, samples=128)
+    new = model.classifier.layers[0].weight_mask[:, old_inputs:]
+    assert new.numel() > 0 and abs(float(new.mean()) - density) <= 0.5 / new.numel() + 1e-6  # round(d * n) kept
+    conv2 = model.features[3]
+    assert conv2.weight_mask[:, -1].mean() == 1.0  # the dense conv consumer stays dense

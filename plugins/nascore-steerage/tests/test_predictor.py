@@ -27,6 +27,9 @@ def test_vectorized_prediction_equals_scikit_learn():
     y = 90 + 5 * X[:, 0] - 3 * X[:, 1] ** 2 + 2 * (X[:, 2] > 0.5) + rng.normal(0, 0.3, 150)
     p = BoostedTreesPredictor(n_estimators=200).fit(X, y)
     Xt = rng.random((3000, 9))
+    assert np.array_equal(p.predict(Xt), p.model_.predict(Xt))  # large batch: compiled per-tree walks
+    assert np.array_equal(p.predict(Xt[:50]), p.model_.predict(Xt[:50]))  # small batch: packed arrays
+    p.packed_.LARGE_BATCH = 10**9  # force the packed walk on a multi-chunk batch
     assert np.array_equal(p.predict(Xt), p.model_.predict(Xt))
 
 

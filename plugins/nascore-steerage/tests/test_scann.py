@@ -121,11 +121,12 @@ def test_scheme_b_compresses_and_respects_max_params(digits_tabular):
     arch = space.make({"layers": 2, "n1": 64, "n2": 64, "dr_method": "pca", "dr_ratio": 1.0, "quant_bits": 32})
     model = space.build(arch, digits_tabular)
     Ctx().trainer(epochs=3).fit(model, digits_tabular)
-    limit = count_params(model) // 3
-    res = SCANN(scheme="B", iterations=6, epochs=2, prune_ratio=0.5, max_params=limit).compress(
-        arch, model, digits_tabular, Ctx())
+    limit = count_params(model) // 8
+    res = SCANN(scheme="B", iterations=6, epochs=2, max_params=limit).compress(arch, model, digits_tabular, Ctx())
+    ratios = [o["ratio"] for o in res.info["operations"] if o["op"] == "prune"]
+    assert len(ratios) == 3 and all(r > 0.3 for r in ratios)  # scheduled to reach the limit, above B's 0.3
     assert res.after["params"] <= limit
-    assert res.after["valid_accuracy"] > 85.0  # digits keeps working at a third of the weights
+    assert res.after["valid_accuracy"] > 80.0  # digits keeps working at an eighth of the weights
     assert res.model(digits_tabular.test.X[:3]).shape == (3, 10)
     with pytest.raises(ConfigError, match="classifier"):
         SCANN().compress(arch, nn.Linear(3, 2), digits_tabular, Ctx())

@@ -55,7 +55,7 @@ def test_retrain_every_k_results():
     assert s.distribution.rounds == 0
     more = s.ask(1)
     _tell(s, more, lambda a: 1.0)
-    assert s.distribution.rounds == 1 and s.epsilon == pytest.approx(0.1)
+    assert s.distribution.rounds == 1 and s.epsilon == pytest.approx(0.2)  # the default eps_inc
 
 
 def test_unique_asks_never_repeat_until_the_space_is_exhausted():

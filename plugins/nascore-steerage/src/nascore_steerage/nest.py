@@ -6,8 +6,10 @@ Operations, each followed by training and a validation measurement:
 * **feature-map growth** -- for each growth pair (a convolution whose output channels
   feed exactly one consumer: the next convolution or the classifier), draw
   ``candidates`` random kernels, add each in turn as a new feature map whose outgoing
-  weights start one normalized steepest-descent step from zero (``-dL/dw``), measure
-  the training-batch loss, and keep the ``maps`` kernels that reduce it the most;
+  connections -- as many as the consumer's connection density gives, those with the
+  largest ``|dL/dw|`` (NeST's gradient-based connection growth) -- start one normalized
+  steepest-descent step from zero, measure the training-batch loss, and keep the
+  ``maps`` kernels that reduce it the most;
 * **partial-area convolution** -- "different parts of the images are of interest to
   different kernels": per output feature map, the mean absolute activation over
   ``area_samples`` training images ranks the positions, and the ``area_ratio`` share of
@@ -104,10 +106,12 @@ def add_norm_channels(bn: nn.BatchNorm2d, n: int) -> nn.BatchNorm2d:
     return new
 
 
-def grow_pair(model, pair, kernels: torch.Tensor, out_weights: torch.Tensor | None) -> int:
+def grow_pair(model, pair, kernels: torch.Tensor, out_weights: torch.Tensor | None,
+              out_mask: torch.Tensor | None = None) -> int:
     """Add the feature maps ``kernels`` to ``pair``'s producer, its norm and consumer;
-    the consumer's new inputs get ``out_weights`` (zeros when None).  Returns the
-    number of new consumer inputs (channels, or flattened features of a classifier)."""
+    the consumer's new inputs get ``out_weights`` (zeros when None) on the connections
+    ``out_mask`` activates (all when None).  Returns the number of new consumer inputs
+    (channels, or flattened features of a classifier)."""
     prod_path, norm_path, cons_path = pair
     producer = model.get_submodule(prod_path)
     consumer = model.get_submodule(cons_path)
@@ -119,10 +123,19 @@ def grow_pair(model, pair, kernels: torch.Tensor, out_weights: torch.Tensor | No
         count = n * (consumer.layers[0].in_features // producer.out_channels)
         weights = torch.zeros(consumer.layers[0].out_features, count) if out_weights is None else out_weights
         consumer.add_inputs(count, weights)
+        if out_mask is not None:
+            with torch.no_grad():
+                consumer.layers[0].weight_mask[:, -count:] = out_mask.to(consumer.layers[0].weight_mask)
+                consumer.layers[0].apply_mask()
         return count
     if isinstance(consumer, MaskedConv2d):
         weights = torch.zeros(consumer.out_channels, n, *consumer.kernel_size) if out_weights is None else out_weights
-        set_module(model, cons_path, add_input_maps(consumer, weights))
+        new = add_input_maps(consumer, weights)
+        if out_mask is not None:
+            with torch.no_grad():
+                new.weight_mask[:, -n:] = out_mask.to(new.weight_mask)
+                new.apply_mask()
+        set_module(model, cons_path, new)
         return n
     raise ConfigError(f"NeST cannot grow into a {type(consumer).__name__} at {cons_path!r}")
 
@@ -140,9 +153,11 @@ def _rms(t: torch.Tensor, default: float = 0.1) -> float:
     return float(t.detach().square().mean().sqrt()) if t.numel() else default
 
 
-def try_kernel(model, pair, kernel: torch.Tensor, X, y) -> tuple[float, torch.Tensor]:
-    """Training-batch loss after adding feature map ``kernel`` whose outgoing weights
-    start at ``-dL/dw`` scaled to the consumer's weight RMS; returns (loss, weights)."""
+def try_kernel(model, pair, kernel: torch.Tensor, X, y) -> tuple[float, torch.Tensor, torch.Tensor]:
+    """Training-batch loss after adding feature map ``kernel`` whose outgoing connections
+    are the consumer's share of active ones (its connection density) with the largest
+    ``|dL/dw|``, starting at ``-dL/dw`` scaled to the consumer's weight RMS; returns
+    (loss, weights, mask)."""
     trial = copy.deepcopy(model)
     count = grow_pair(trial, pair, kernel, None)
     trial.train()
@@ -151,11 +166,15 @@ def try_kernel(model, pair, kernel: torch.Tensor, X, y) -> tuple[float, torch.Te
     weight = consumer_layer(trial, pair[2]).weight
     grad = weight.grad[:, -count:]
     ref = consumer_layer(model, pair[2])
-    out = -grad * (_rms(ref.weight[ref.weight_mask > 0]) / max(_rms(grad), 1e-12))
+    keep = max(1, round(float(ref.weight_mask.mean()) * grad.numel()))
+    mask = torch.zeros_like(grad)
+    mask.view(-1)[grad.abs().flatten().topk(keep).indices] = 1.0
+    out = -grad * mask * (_rms(ref.weight[ref.weight_mask > 0]) / max(_rms(grad[mask > 0]), 1e-12))
     with torch.no_grad():
         weight[:, -count:] = out
+        consumer_layer(trial, pair[2]).weight_mask[:, -count:] = mask
         loss = float(F.cross_entropy(trial(X), y))
-    return loss, out.detach()
+    return loss, out.detach(), mask
 
 
 def grow_feature_maps(model, task, rng, candidates: int, maps: int, samples: int) -> int:
@@ -170,12 +189,12 @@ def grow_feature_maps(model, task, rng, candidates: int, maps: int, samples: int
         trials = []
         for _ in range(candidates):
             kernel = torch.as_tensor(rng.normal(0, scale, (1, *producer.weight.shape[1:])), dtype=torch.float32)
-            loss, out = try_kernel(model, pair, kernel.to(device), X, y)
-            trials.append((loss, kernel, out))
+            loss, out, mask = try_kernel(model, pair, kernel.to(device), X, y)
+            trials.append((loss, kernel, out, mask))
         trials.sort(key=lambda t: t[0])
         chosen = trials[: min(maps, len(trials))]
-        grow_pair(model, pair, torch.cat([k for _, k, _ in chosen]).to(device),
-                  torch.cat([w for _, _, w in chosen], dim=1))
+        grow_pair(model, pair, torch.cat([t[1] for t in chosen]).to(device), torch.cat([t[2] for t in chosen], dim=1),
+                  torch.cat([t[3] for t in chosen], dim=1))
         added += len(chosen)
     return added
 

@@ -29,8 +29,12 @@ def _dense(X):
 class PackedTrees:
     """The trees of a fitted AdaBoost.R2 ensemble as padded arrays (one row per tree)."""
 
+    #: from this many samples on, each tree's own compiled ``predict`` walks the batch
+    LARGE_BATCH = 1024
+
     def __init__(self, ensemble):
         trees = [est.tree_ for est in ensemble.estimators_]
+        self.trees = trees
         width = max(t.node_count for t in trees)
         shape = (len(trees), width)
         self.left = np.full(shape, -1, dtype=np.intp)
@@ -49,8 +53,12 @@ class PackedTrees:
     def tree_predictions(self, X, chunk: int = 2048) -> np.ndarray:
         """n_samples × n_trees leaf values (trees compare float32 inputs, as sklearn).
 
-        All trees advance one level per step on flat arrays (node id + tree offset), in
-        chunks of samples so the working set stays in cache."""
+        Small batches (EES generations): all trees advance one level per step on flat
+        arrays (node id + tree offset), in chunks of samples so the working set stays in
+        cache.  Large batches: each tree's compiled ``Tree.predict``."""
+        if len(X) >= self.LARGE_BATCH:  # per-tree compiled walks win on big batches
+            X32 = np.ascontiguousarray(X, dtype=np.float32)
+            return np.stack([t.predict(X32).reshape(len(X32), -1)[:, 0] for t in self.trees], axis=1)
         X = np.asarray(X, dtype=np.float32).astype(np.float64)
         n_trees, width = self.left.shape
         left, right = self.left.ravel(), self.right.ravel()

@@ -182,8 +182,9 @@ class SCANN:
                                      validator=in_range(0.0, low_open=True))
     growth_ratio: float | None = nascore.param(None, help="connections grown per growth, share of active ones "
                                                           "(none: A 0.3, B/C 0.1)", validator=in_range(0.0, 1.0))
-    prune_ratio: float | None = nascore.param(None, help="share of each layer's active connections pruned "
-                                                         "(none: A 0.1, B/C 0.3)", validator=in_range(0.0, 1.0))
+    prune_ratio: float | None = nascore.param(None, help="share of each layer's active connections pruned (none: A "
+                                                         "0.1, B/C 0.3, or a schedule reaching max_params)",
+                                              validator=in_range(0.0, 1.0))
     neuron_ratio: float = nascore.param(0.1, help="neurons added per hidden layer per neuron growth, share",
                                         validator=in_range(0.0, 1.0))
     neuron_growth: str = nascore.param("duplicate", help="duplicate existing neurons or add random ones",
@@ -207,11 +208,28 @@ class SCANN:
         return (self.growth_ratio if self.growth_ratio is not None else growth,
                 self.prune_ratio if self.prune_ratio is not None else prune)
 
-    def apply(self, op: str, model, net: FeedForward, task, rng) -> int:
+    def scheduled_prune_ratio(self, model, net: FeedForward, limit: float, remaining: list[str]) -> float:
+        """With ``max_params`` and no ``prune_ratio``: the share that brings the classifier
+        to 80% of the limit (minus the other layers' parameters) in the ``remaining``
+        operations' prune steps, allowing for what their growth steps add back; never
+        below the scheme's default."""
+        from nascore.metrics import count_params
+
+        growth, default = self.ratios()
+        active = sum(float(b.weight_mask.sum()) for b in net.modules() if hasattr(b, "weight_mask"))
+        target = 0.8 * limit - (count_params(model) - active)
+        if target <= 0 or active <= target:
+            return default
+        grown = (1 + growth) ** remaining.count("grow-connections") * (1 + self.neuron_ratio) ** remaining.count(
+            "grow-neurons")
+        ratio = 1 - (target / (active * grown)) ** (1 / max(remaining.count("prune"), 1))
+        return float(min(max(ratio, default), 0.95))
+
+    def apply(self, op: str, model, net: FeedForward, task, rng, prune: float | None = None) -> int:
         """Apply one architecture-changing operation; returns how much it changed."""
-        growth, prune = self.ratios()
+        growth, default = self.ratios()
         if op == "prune":
-            return prune_connections(net, prune)
+            return prune_connections(net, default if prune is None else prune)
         if op == "grow-neurons":
             return grow_neurons(net, self.neuron_ratio, self.neuron_growth, rng)
         X, y = train_batch(task, self.grad_samples, rng, device_of(model))
@@ -234,16 +252,20 @@ class SCANN:
         if self.scheme == "A":
             density = float(sum(b.weight_mask.sum() for b in net.modules() if hasattr(b, "weight_mask"))
                             / sum(b.weight_mask.numel() for b in net.modules() if hasattr(b, "weight_mask")))
-            steps.append(("start-small", prune_connections(net, max(0.0, 1 - self.start_density / max(density, 1e-9)))))
+            start = max(0.0, 1 - self.start_density / max(density, 1e-9))
+            steps.append(("start-small", prune_connections(net, start), start))
             self._train_and_offer(model, task, trainer, seed, sel, "start-small")
         schedule = SCHEDULES[self.scheme]
-        for i in range(self.iterations):
-            op = schedule[i % len(schedule)]
-            steps.append((op, self.apply(op, model, net, task, rng)))
+        ops = [schedule[i % len(schedule)] for i in range(self.iterations)]
+        for i, op in enumerate(ops):
+            ratio = None
+            if op == "prune" and self.max_params and self.prune_ratio is None:
+                ratio = self.scheduled_prune_ratio(model, net, sel.max_params, ops[i:])
+            steps.append((op, self.apply(op, model, net, task, rng, ratio), ratio))
             self._train_and_offer(model, task, trainer, seed + i + 1, sel, op)
         chosen_metrics, chosen, tuned = finish(sel.best(), task, trainer, self.final_epochs, seed + 10_000)
         after = measure(chosen, task, trainer, test=True)
-        info = {"scheme": self.scheme, "operations": [{"op": o, "changed": c} for o, c in steps],
+        info = {"scheme": self.scheme, "operations": [{"op": o, "changed": c, "ratio": r} for o, c, r in steps],
                 "history": sel.history, "chosen_step": chosen_metrics["step"], "final_training_kept": tuned,
                 "hidden_sizes": chosen.classifier.sizes[1:-1], "skip_blocks": list(chosen.classifier.skips)}
         return Compressed(arch=arch, model=chosen, before=before, after=after, info=info)
