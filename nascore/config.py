@@ -43,18 +43,56 @@ OTHER_SECTIONS = {"baseline"}
 
 
 def load(config) -> dict:
-    """Read a TOML path or copy a mapping; malformed TOML is a ConfigError."""
+    """Read a TOML path or copy a mapping; malformed TOML is a ConfigError.
+
+    A top-level ``base = "other.toml"`` (relative to the file naming it) starts from that
+    config: see :func:`merge` for how the two combine."""
+    return _load(config, ())
+
+
+def _load(config, chain: tuple) -> dict:
+    here = Path.cwd()
     if isinstance(config, (str, Path)):
         path = Path(config)
         if not path.is_file():
             raise ConfigError(f"config file {str(path)!r} does not exist")
         try:
-            return tomllib.loads(path.read_text())
+            data = tomllib.loads(path.read_text())
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-    if isinstance(config, dict):
-        return copy.deepcopy(config)
-    raise ConfigError(f"a config is a TOML path or a dict, got {type(config).__name__}")
+        here, chain = path.resolve().parent, chain + (path.resolve(),)
+    elif isinstance(config, dict):
+        data = copy.deepcopy(config)
+    else:
+        raise ConfigError(f"a config is a TOML path or a dict, got {type(config).__name__}")
+    if "base" not in data:
+        return data
+    base = data.pop("base")
+    if not isinstance(base, str):
+        raise ConfigError(f"base must be the path of a TOML config, got {base!r}")
+    path = (here / base).resolve()
+    if path in chain:
+        raise ConfigError(f"config {str(chain[-1])!r}: base {base!r} includes itself")
+    return merge(_load(path, chain), data)
+
+
+def merge(base: dict, override: dict) -> dict:
+    """``override`` on top of ``base``: top-level keys replace; a component table updates
+    the base's table key by key, unless it names another component (then it replaces it);
+    ``[[compress]]`` and ``[baseline]`` replace the base's."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        section = SECTIONS.get(key)
+        old = out.get(key)
+        if section is None or not isinstance(value, dict) or not isinstance(old, dict):
+            out[key] = copy.deepcopy(value)
+            continue
+        name_key = section[1]
+        if name_key in value and value[name_key] != old.get(name_key):
+            out[key] = copy.deepcopy(value)
+        else:
+            out[key] = {**old, **copy.deepcopy(value)}
+    return out
 
 
 def _parse_value(text: str):
@@ -75,9 +113,19 @@ def apply_overrides(config: dict, sets) -> dict:
         if not parts:
             raise ConfigError(f"--set expects key=value, got {item!r}")
         node = config
-        for p in parts[:-1]:
-            if p in LIST_SECTIONS:
-                raise ConfigError(f"--set cannot address the list [[{p}]]; edit the config file")
+        for i, p in enumerate(parts[:-1]):
+            if isinstance(node, list):  # an entry of [[compress]]: compress.0.epochs
+                if not (p.lstrip("-").isdigit() and -len(node) <= int(p) < len(node)):
+                    raise ConfigError(f"--set {key}: {p!r} is not an entry of the list "
+                                      f"[[{parts[i - 1]}]] (it has {len(node)}: 0..{len(node) - 1})")
+                node = node[int(p)]
+                continue
+            if p in LIST_SECTIONS and node is config:
+                node = node.get(p)
+                if not isinstance(node, list) or i + 2 >= len(parts):
+                    raise ConfigError(f"--set {key}: address an entry of [[{p}]] by its index, "
+                                      f"e.g. {p}.0.name=...")
+                continue
             node = node.setdefault(p, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"--set {key}: {p!r} is not a table")

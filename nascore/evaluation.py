@@ -26,6 +26,17 @@ from .training import Trainer
 # --------------------------------------------------------------------------- train
 
 
+
+def build_seeded(space, arch, task, seed: int):
+    """``space.build(arch, task)`` with its initial weights drawn from ``seed`` (torch's
+    global generator is left as it was), so a network is the same whatever ran before."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return space.build(arch, task)
+
+
 @attrs.define(kw_only=True)
 class TrainEvaluator(Trainer):
     """Train each architecture from scratch with the Trainer (its fields are the budget)
@@ -45,11 +56,7 @@ class TrainEvaluator(Trainer):
         """Build ``space.build(arch, task)`` with weights seeded by ``seed``, train it and
         measure it.  A ``stopper`` whose ``should_stop`` ends training early gives status
         ``stopped`` and ``metrics["predicted_accuracy"]``."""
-        import torch
-
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = space.build(arch, task)
+        model = build_seeded(space, arch, task, seed)
         fit = self.fit(model, task, seed=seed, should_stop=None if stopper is None else stopper.should_stop)
         metrics = self._measure(model, task, fit)
         state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}

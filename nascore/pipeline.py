@@ -201,11 +201,12 @@ class SearchContext:
         return max(self.budget - self.used, 0)
 
     # ---- evaluation ----------------------------------------------------------------
-    def evaluate(self, archs: Iterable[Architecture]) -> list[Evaluation]:
+    def evaluate(self, archs: Iterable[Architecture], *, stop: bool = True) -> list[Evaluation]:
         """Evaluate architectures in the order given; known ones come from the store.
 
         Fresh evaluations beyond the remaining budget are dropped, so the result can be
-        shorter than the input (its prefix that fit)."""
+        shorter than the input (its prefix that fit).  ``stop=False`` trains them without
+        the run's early-termination rule (an optimizer's final answer, say)."""
         archs = list(archs)
         results: list[Evaluation | None] = []
         pending: dict[str, Architecture] = {}
@@ -222,16 +223,16 @@ class SearchContext:
                 break
             pending[key] = arch
             results.append(None)
-        self._run_pending(pending)
+        self._run_pending(pending, stop=stop)
         out = []
         for arch, res in zip(archs, results):
             out.append(res if res is not None else self._known[arch.key])
         return out
 
-    def _run_pending(self, pending: dict[str, Architecture]) -> None:
+    def _run_pending(self, pending: dict[str, Architecture], stop: bool = True) -> None:
         if not pending:
             return
-        if self.stopper is not None and hasattr(self.stopper, "update"):
+        if stop and self.stopper is not None and hasattr(self.stopper, "update"):
             self.stopper.update(self.history)
         done: dict[str, tuple[Evaluation, Any, bool]] = {}
         to_submit = []
@@ -240,7 +241,7 @@ class SearchContext:
                 done[key] = (self._replay.pop(key), None, False)
             else:
                 to_submit.append(arch)
-        futures = {self.executor.submit(evaluate_job, self._job(arch)): arch for arch in to_submit}
+        futures = {self.executor.submit(evaluate_job, self._job(arch, stop)): arch for arch in to_submit}
         # commit each result the moment it arrives; accept them in the order asked, so the
         # history (and everything an optimizer derives from it) does not depend on timing
         for fut in as_completed(futures):
@@ -262,8 +263,9 @@ class SearchContext:
         for key in pending:
             self._accept(*done[key][:2], fresh=done[key][2])
 
-    def _job(self, arch: Architecture) -> dict:
-        job = {"genome": arch.genome, "seed": evaluation_seed(self.seed, arch.key), "stopper": self.stopper}
+    def _job(self, arch: Architecture, stop: bool = True) -> dict:
+        job = {"genome": arch.genome, "seed": evaluation_seed(self.seed, arch.key),
+               "stopper": self.stopper if stop else None}
         from .executors import LocalExecutor
 
         if isinstance(self.executor, LocalExecutor):

@@ -29,6 +29,17 @@ def test_overrides_parse_toml_values(toy_plugin):
         cfg.apply_overrides(TOY, ["optimizer.population"])
 
 
+def test_overrides_address_compress_stages_by_index():
+    config = {"compress": [{"name": "nat", "epochs": 10}, {"name": "quantize", "bits": 8}]}
+    c = cfg.apply_overrides(config, ["compress.0.epochs=1", "compress.-1.bits=4"])
+    assert c["compress"] == [{"name": "nat", "epochs": 1}, {"name": "quantize", "bits": 4}]
+    assert config["compress"][0]["epochs"] == 10  # the input is not modified
+    with pytest.raises(ConfigError, match=r"'2' is not an entry of the list \[\[compress\]\] \(it has 2: 0..1\)"):
+        cfg.apply_overrides(config, ["compress.2.epochs=1"])
+    with pytest.raises(ConfigError, match="address an entry of \\[\\[compress\\]\\] by its index"):
+        cfg.apply_overrides(config, ["compress.epochs=1"])
+
+
 @pytest.mark.parametrize("change,message", [
     ({"budgt": 3}, "unknown config key 'budgt'; did you mean 'budget'?"),
     ({"budget": -1}, "budget must be a non-negative integer"),
@@ -124,3 +135,23 @@ def test_cli_compare_two_runs(toy_plugin, tmp_path):
     assert (tmp_path / "c.png").stat().st_size > 1000
     res = invoke(["compare", str(tmp_path / "nope")])
     assert res.exit_code == 2 and "neither a run directory nor a .toml config" in res.output
+
+
+def test_base_config_is_merged_under_the_file(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "base.toml").write_text(
+        'name = "base"\nbudget = 8\n[optimizer]\nname = "regularized-evolution"\npopulation = 6\n'
+        '[executor]\nname = "process"\nworkers = 2\n[[compress]]\nname = "a"\n')
+    (tmp_path / "sub" / "child.toml").write_text(
+        'base = "../base.toml"\nbudget = 3\n[optimizer]\nsample_size = 2\n[executor]\nname = "ray"\n')
+    c = cfg.load(tmp_path / "sub" / "child.toml")
+    assert c["name"] == "base" and c["budget"] == 3
+    # the same component: updated key by key; another component: replaced
+    assert c["optimizer"] == {"name": "regularized-evolution", "population": 6, "sample_size": 2}
+    assert c["executor"] == {"name": "ray"}
+    assert c["compress"] == [{"name": "a"}] and "base" not in c
+    (tmp_path / "loop.toml").write_text('base = "loop.toml"\n')
+    with pytest.raises(ConfigError, match="includes itself"):
+        cfg.load(tmp_path / "loop.toml")
+    with pytest.raises(ConfigError, match="does not exist"):
+        cfg.load({"base": str(tmp_path / "missing.toml")})

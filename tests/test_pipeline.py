@@ -10,7 +10,7 @@ import torch
 
 import nascore
 from nascore.plugins import register_plugin, unregister_plugin
-from nascore.results import Outcome
+from nascore.results import Outcome, SearchResult
 
 from nascore.testing import require_data
 
@@ -105,3 +105,46 @@ def test_tabular_nb201_regularized_evolution_beats_random():
     assert np.mean([m["valid_accuracy"] for m in evo]) > np.mean([m["valid_accuracy"] for m in rand])
     assert all(m["valid_accuracy"] <= 91.61 + 1e-9 for m in evo)
     assert np.mean([m["test_accuracy"] for m in evo]) > 93.0
+
+
+@attrs.define
+class StopAtTwo:
+    """A stopper that ends every candidate after two epochs."""
+
+    def should_stop(self, curve, epochs):
+        return len(curve) >= 2, 50.0
+
+
+@attrs.define
+class TwoCalls:
+    """Evaluates one architecture under the stopper and one with ``stop=False``."""
+
+    def run(self, ctx):
+        a, b = ctx.sampler.ask(2)
+        first = ctx.evaluate([a])[0]
+        second = ctx.evaluate([b], stop=False)[0]
+        return SearchResult(best=b, info={"statuses": [first.status, second.status],
+                                                  "epochs": [first.metrics["epochs"], second.metrics["epochs"]]})
+
+
+class StopPlugin:
+    @nascore.hookimpl
+    def register_stoppers(self, register):
+        register("stop-at-two", StopAtTwo)
+
+    @nascore.hookimpl
+    def register_optimizers(self, register):
+        register("two-calls", TwoCalls)
+
+
+def test_evaluate_without_the_stopper_trains_in_full(tmp_path):
+    register_plugin(StopPlugin(), name="stop-plugin")
+    try:
+        config = {"budget": 2, "task": DIGITS, "space": {"name": "nb201", "C": 4, "N": 1},
+                  "evaluator": {**TINY_TRAIN, "epochs": 4}, "optimizer": {"name": "two-calls"},
+                  "stopper": {"name": "stop-at-two"}}
+        result = nascore.run(config, out=tmp_path)
+    finally:
+        unregister_plugin("stop-plugin")
+    assert result["info"]["statuses"] == ["stopped", "ok"]
+    assert result["info"]["epochs"] == [2, 4]

@@ -63,3 +63,55 @@ def test_algorithm1_selects_better_candidates_after_the_random_batch():
     assert ctx.predictor is not None and hasattr(ctx.predictor, "packed_")  # Algorithm 1's output
     keys = [e.key for e in ctx.history]
     assert len(set(keys)) == len(keys)  # never re-selects a trained architecture
+
+
+class RecordingSampler:
+    """Random architectures; records what it was asked for and told."""
+
+    def setup(self, ctx):
+        self.space, self.rng = ctx.space, np.random.default_rng(7)
+        self.asked, self.told = [], []
+
+    def ask(self, n):
+        out = [self.space.sample(self.rng) for _ in range(n)]
+        self.asked.extend(out)
+        return out
+
+    def tell(self, evaluations):
+        self.told.extend(e.key for e in evaluations)
+
+
+class RecordingPlugin:
+    @nascore.hookimpl
+    def register_samplers(self, register):
+        register("recording", RecordingSampler)
+
+
+def test_the_pool_can_come_from_another_sampler_that_learns_from_every_result():
+    from nascore.plugins import register_plugin, unregister_plugin
+
+    register_plugin(RecordingPlugin(), name="recording-plugin")
+    try:
+        space = _space()
+        sampler = nascore.create("sampler", "iterative-selection", pool_size=64, per_iteration=8, iterations=2,
+                                 pool_sampler={"name": "recording"}, pool_refresh=16)
+        ctx = synthetic_context(space, sampler=sampler, budget=40, evaluator=SyntheticEvaluator(target=0.8))
+        source = sampler._source
+        assert len(source.asked) == 64 and [a.key for a in sampler._pool] == list(dict.fromkeys(
+            a.key for a in source.asked))
+        handed = []
+        while not sampler.exhausted:
+            evals = ctx.evaluate(sampler.ask(8))
+            sampler.tell(evals)
+            handed += [e.key for e in evals]
+        assert len(handed) == 24
+        assert source.told == handed  # every result reached the pool sampler, in order
+        assert len(source.asked) == 64 + 2 * 16  # refreshed before each selection round
+        assert set(handed) <= {a.key for a in source.asked}
+    finally:
+        unregister_plugin("recording-plugin")
+    with pytest.raises(nascore.errors.ConfigError, match="pool_refresh needs a pool_sampler"):
+        synthetic_context(_space(), sampler=nascore.create("sampler", "iterative-selection", pool_refresh=4))
+    with pytest.raises(nascore.errors.ConfigError, match="pool_sampler needs a name"):
+        synthetic_context(_space(), sampler=nascore.create("sampler", "iterative-selection",
+                                                          pool_sampler={"bits": 8}))

@@ -100,9 +100,11 @@ class NATCompressor:
 
     def _accuracies(self, arch, alpha_arch, space, out_space, model, task, ctx, before, after, *, changed):
         """Fill valid/test accuracy of both networks; returns the optimized network's model."""
+        from nascore.evaluation import build_seeded
+
         trainer = ctx.trainer(**({"epochs": self.retrain_epochs} if self.retrain_epochs else {}))
         if model is None and self.retrain:
-            model = space.build(arch, task)
+            model = build_seeded(space, arch, task, ctx.seed)
             trainer.fit(model, task, seed=ctx.seed)
         if model is not None:
             before.update(valid_accuracy=trainer.accuracy(model, task.valid),
@@ -112,7 +114,7 @@ class NATCompressor:
             return model
         if not self.retrain:
             return None
-        new_model = out_space.build(alpha_arch, task)
+        new_model = build_seeded(out_space, alpha_arch, task, ctx.seed)
         trainer.fit(new_model, task, seed=ctx.seed)
         after.update(valid_accuracy=trainer.accuracy(new_model, task.valid),
                      test_accuracy=trainer.accuracy(new_model, task.test))

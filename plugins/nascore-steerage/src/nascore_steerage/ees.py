@@ -140,18 +140,19 @@ class EfficientEvolutionarySearch:
     def _final(self, ctx, best) -> tuple[dict, object]:
         """Train ``best`` and measure its test accuracy (the last step of Algorithm 2)."""
         if self.final_epochs:
-            import torch
+            from nascore.evaluation import build_seeded
+            from nascore.pipeline import evaluation_seed
 
             task = ctx.task
-            model = ctx.space.build(best, task)
+            seed = evaluation_seed(ctx.seed, best.key)
+            model = build_seeded(ctx.space, best, task, seed)  # the weights the train evaluator would start from
             trainer = ctx.trainer(epochs=self.final_epochs)
-            with torch.random.fork_rng():
-                fit = trainer.fit(model, task, seed=ctx.seed)
+            fit = trainer.fit(model, task, seed=seed)
             metrics = {"valid_accuracy": trainer.accuracy(model, task.valid),
                        "test_accuracy": trainer.accuracy(model, task.test),
                        **ctx.space.cost(best, task), "train_seconds": fit.seconds, "epochs": fit.epochs}
             return metrics, {k: v.detach().cpu() for k, v in model.state_dict().items()}
-        evals = ctx.evaluate([best])
+        evals = ctx.evaluate([best], stop=False)  # the answer is trained in full, never cut short
         if evals and evals[0].status == OK:
             return dict(evals[0].metrics), None
         return {}, None

@@ -16,6 +16,12 @@ covers the space more evenly than random sampling does (lower discrepancy).
 It fits ``ctx.predictor`` (a :class:`~.predictor.BoostedTreesPredictor` when the run
 configures none) on the encoding given by ``ctx.encoder`` (the unit-cube vector when
 none), so the optimizer that drives it ends with Algorithm 1's output: the predictor.
+
+The pool need not be Sobol's: ``pool_sampler`` names any registered sampler (a table
+``{name = "tnas", ...}``) that fills it, and ``pool_refresh`` asks that sampler for new
+candidates before each selection round, after telling it every result, so a learning
+sampler (TNAS's VAE) proposes and the predictor picks -- a composition the paper does not
+have, off by default.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import attrs
 import numpy as np
 
 import nascore
+from nascore.errors import ConfigError
 from nascore.params import in_range
 from nascore.results import OK
 
@@ -157,17 +164,57 @@ class IterativeSampleSelection:
     iterations: int = nascore.param(3, help="selection iterations after the random batch (I_max)",
                                     validator=in_range(0))
     scramble: bool = nascore.param(True, help="Owen-scramble the Sobol pool")
+    pool_sampler: dict | None = nascore.param(None, help="sampler that fills the pool, as a table "
+                                                         "{name = ..., its parameters} (none: the Sobol pool)")
+    pool_refresh: int = nascore.param(0, help="candidates asked of pool_sampler before each selection round, "
+                                              "after it is told every result (0: a fixed pool)",
+                                      validator=in_range(0))
 
     def setup(self, ctx) -> None:
         self.ctx = ctx
         seed = int(ctx.rng.integers(2**31 - 1))
         self._rng = np.random.default_rng(seed)
-        self._pool = sobol_pool(ctx.space, self.pool_size, seed, self.scramble)
+        self._source = self._build_source(ctx)
+        if self._source is None:
+            self._pool = sobol_pool(ctx.space, self.pool_size, seed, self.scramble)
+        else:
+            self._pool = self._fresh(self._source.ask(self.pool_size), set())
         featurizer(ctx).fit(self._pool)
         self._used: set[str] = set()
         self._queue: list = []
         self._observed: dict = {}
         self.rounds = 0
+
+    def _build_source(self, ctx):
+        """The sampler named by ``pool_sampler``, set up on ``ctx`` (None: Sobol)."""
+        if self.pool_sampler is None:
+            if self.pool_refresh:
+                raise ConfigError("sampler 'iterative-selection': pool_refresh needs a pool_sampler")
+            return None
+        table = dict(self.pool_sampler)
+        name = table.pop("name", None)
+        if not isinstance(name, str):
+            raise ConfigError("sampler 'iterative-selection': pool_sampler needs a name, "
+                                      "e.g. {name = \"tnas\"}")
+        source = nascore.create("sampler", name, **table)
+        source.setup(ctx)
+        return source
+
+    @staticmethod
+    def _fresh(archs, seen: set) -> list:
+        """``archs`` without repeats and without keys in ``seen``, in order."""
+        out = []
+        for arch in archs:
+            if arch.key not in seen:
+                seen.add(arch.key)
+                out.append(arch)
+        return out
+
+    def _grow_pool(self, n: int) -> int:
+        """Add up to ``n`` new candidates from the pool sampler; returns how many."""
+        fresh = self._fresh(self._source.ask(n), {a.key for a in self._pool})
+        self._pool.extend(fresh)
+        return len(fresh)
 
     @property
     def exhausted(self) -> bool:
@@ -178,10 +225,15 @@ class IterativeSampleSelection:
         return [a for a in self._pool if a.key not in self._used]
 
     def _next_round(self) -> None:
+        if self._source is not None and self.pool_refresh and self.rounds > 0:
+            self._grow_pool(self.pool_refresh)
         rest = self._remaining()
         if not rest:
-            self._pool.extend(sobol_pool(self.ctx.space, len(self._pool) * 2, int(self._rng.integers(2**31)),
-                                         self.scramble))
+            if self._source is not None:
+                self._grow_pool(max(self.per_iteration, self.pool_refresh))
+            else:
+                self._pool.extend(sobol_pool(self.ctx.space, len(self._pool) * 2, int(self._rng.integers(2**31)),
+                                             self.scramble))
             rest = self._remaining() or [self.ctx.space.sample(self._rng)]
         if self.rounds == 0 or fit_on(self.ctx, self._observed.values()) < 2:
             idx = self._rng.permutation(len(rest))[: self.per_iteration]
@@ -208,5 +260,8 @@ class IterativeSampleSelection:
     def tell(self, evaluations) -> None:
         """Record validation accuracies; the predictor is refitted on all of them when
         the next round is selected (Algorithm 1, step 5)."""
+        evaluations = list(evaluations)
         for ev in evaluations:
             self._observed[ev.key] = ev
+        if self._source is not None:
+            self._source.tell(evaluations)

@@ -36,13 +36,15 @@ def make_trainer(ctx, epochs: int, lr: float | None):
 
 @torch.no_grad()
 def validation_loss(model: nn.Module, split, batch: int = 1024) -> float:
-    """Mean cross-entropy of ``model`` (eval mode) on ``split``."""
+    """Mean cross-entropy of ``model`` (eval mode) on ``split`` (the last exit of a
+    multi-exit network)."""
     was = model.training
     model.eval()
     device = device_of(model)
     total = 0.0
     for i in range(0, len(split), batch):
         out = model(split.X[i:i + batch].to(device))
+        out = out[-1] if isinstance(out, (list, tuple)) else out
         total += float(torch.nn.functional.cross_entropy(out, split.y[i:i + batch].to(device), reduction="sum"))
     model.train(was)
     return total / max(len(split), 1)
