@@ -499,6 +499,12 @@ class SearchSpace:
     def build(self, arch: Architecture, task):
         raise NotImplementedError(f"space {self.name!r} cannot build networks")
 
+    def metrics(self, arch: Architecture, model, task) -> dict:
+        """Extra metrics of a trained ``model`` of ``arch`` that the ``train`` evaluator
+        records with the evaluation (and that override its own ``params``/``flops`` when
+        given): e.g. the weight storage in bits of a quantized network.  None by default."""
+        return {}
+
     def cost(self, arch: Architecture, task) -> dict:
         """``params`` and ``flops`` of the built network for one input of the task."""
         from .metrics import count_flops, count_params

@@ -59,6 +59,8 @@ class TrainEvaluator(Trainer):
         model = build_seeded(space, arch, task, seed)
         fit = self.fit(model, task, seed=seed, should_stop=None if stopper is None else stopper.should_stop)
         metrics = self._measure(model, task, fit)
+        if hasattr(space, "metrics"):  # what the space knows better (storage bits, pruned params)
+            metrics.update(space.metrics(arch, model, task))
         state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         return Outcome(status=STOPPED if fit.stopped else OK, metrics=metrics, curve=fit.curve, state_dict=state)
 

@@ -146,3 +146,18 @@ def test_tabular_errors(tmp_path):
         nascore.create("evaluator", "tabular", path=str(table)).evaluate(cell("A"), StringSpace())
     with pytest.raises(DatasetNotFoundError, match="no benchmark table at"):
         nascore.create("evaluator", "tabular", path=str(tmp_path / "x.csv")).evaluate(cell("A"), StringSpace())
+
+
+def test_train_evaluator_records_the_space_metrics(digits):
+    class MeasuredSpace(WidthSpace):
+        def metrics(self, arch, model, task):
+            first = model[0].weight
+            return {"first_conv_bits": first.numel() * 8, "params": 7}
+
+    space = MeasuredSpace()
+    arch = space.make({"width": 8})
+    out = evaluator(epochs=1, measure_latency=False).evaluate(arch, space, digits, seed=0)
+    assert out.metrics["first_conv_bits"] == 8 * 1 * 9 * 8  # 8 filters of 1x3x3, 8 bits each
+    assert out.metrics["params"] == 7  # the space's value wins
+    plain = evaluator(epochs=1, measure_latency=False).evaluate(arch, WidthSpace(), digits, seed=0)
+    assert "first_conv_bits" not in plain.metrics and plain.metrics["params"] > 7

@@ -47,6 +47,12 @@ def test_global_then_local_search(ffnn_run):
     if best["genome"]["quant_bits"] > 4:
         assert quant["after"]["model_bits"] < quant["before"]["model_bits"]
     assert (out / "final.pt").exists() and (out / "result.json").exists()
+    # every evaluation records its weight storage at the genome's bit width
+    for e in result["evaluations"]:
+        m = e["metrics"]
+        bits = e["genome"]["quant_bits"]  # weights at `bits`, biases and the like at 32
+        assert bits * m["params"] <= m["model_bits"] <= 32 * m["params"]
+        assert (m["model_bits"] < 32 * m["params"]) == (bits < 32)
 
 
 def test_compare_regressors_command_reads_the_run(ffnn_run):

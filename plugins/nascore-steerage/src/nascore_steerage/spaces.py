@@ -91,6 +91,15 @@ class _SteerageSpace(SearchSpace):
         except ValueError as exc:
             raise ConfigError(f"space {self.name!r}: {exc}") from None
 
+    def metrics(self, arch, model, task) -> dict:
+        """Recorded with every ``train`` evaluation: params/FLOPs with pruned weights
+        removed, and ``model_bits``, the weight storage at the genome's bit width."""
+        from nascore.nn.quant import model_size_bits
+
+        from .layers import model_cost
+
+        return {**model_cost(model, task.input_shape), "model_bits": model_size_bits(model, arch["quant_bits"])}
+
     def cost(self, arch, task) -> dict:
         """``params``/``flops`` of the built network (pruned weights removed) and
         ``model_bits``: its weight storage at the genome's bit width."""
