@@ -1,0 +1,64 @@
+"""Wall time of the quickstart (what ``make demo`` runs after the set-up), end to end
+through the CLI: plugin loading, 24 NAS-Bench-201 cells trained on digits by two worker
+processes, the baseline cell, the report.
+
+    python benchmarks/quickstart.py [--quick]
+
+Writes ``benchmarks/results/quickstart.json`` (``_quick`` with --quick: budget 4).  The
+load average of the machine is recorded with it: on a shared machine the wall time is
+only meaningful together with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+TARGET_SECONDS = 300  # the quickstart's promise: a few minutes on a 2-core CPU
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="budget 4 instead of 24")
+    args = ap.parse_args(argv)
+    nascore = Path(sys.executable).with_name("nascore")
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "quickstart"
+        cmd = [str(nascore), "run", str(HERE.parent / "examples" / "quickstart.toml"), "--out", str(out), "--quiet"]
+        if args.quick:
+            cmd += ["--set", "budget=4"]
+        t = time.perf_counter()
+        subprocess.run(cmd, check=True, cwd=HERE.parent)
+        seconds = time.perf_counter() - t
+        result = json.loads((out / "result.json").read_text())
+    best, baseline = result["best"]["metrics"], result.get("baseline", {}).get("metrics", {})
+    data = {
+        "title": "Quickstart wall time (examples/quickstart.toml through the CLI)",
+        "description": ("`nascore run examples/quickstart.toml`: regularized evolution over NAS-Bench-201 cells "
+                        "trained on digits by 2 worker processes, then the all-3x3-convolution baseline and the "
+                        f"report. {os.cpu_count()} CPUs; load average {load_before:.1f} before the run and "
+                        f"{os.getloadavg()[0]:.1f} after it (other work on the machine slows it down)."),
+        "command": "python benchmarks/quickstart.py" + (" --quick" if args.quick else ""),
+        "targets": [{"name": "quickstart wall time, s", "target": f"<= {TARGET_SECONDS}",
+                     "measured": round(seconds, 1), "met": seconds <= TARGET_SECONDS}],
+        "summary": {"wall seconds": seconds, "evaluations": len(result["evaluations"]),
+                    "best valid accuracy": best.get("valid_accuracy"), "best test accuracy": best.get("test_accuracy"),
+                    "best params": best.get("params"), "baseline test accuracy": baseline.get("test_accuracy"),
+                    "baseline params": baseline.get("params"), "load average before": load_before},
+    }
+    path = HERE / "results" / ("quickstart_quick.json" if args.quick else "quickstart.json")
+    path.write_text(json.dumps(data, indent=1))
+    print(f"wrote {path}: {seconds:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
