@@ -159,7 +159,8 @@ def main(argv=None) -> None:
     import torch
 
     torch.set_num_threads(1)
-    params = {"fraction": 0.25, "confidence": 0.9, "min_curves": 10, "repeats": 3}  # srm-stop's defaults
+    params = {"fraction": 0.15, "confidence": 0.999, "min_curves": 10, "repeats": 6,
+              "transform": "log-error"}  # srm-stop's defaults
     run_dir = RESULTS / "ngram_srm_curves" / args.real
     target = RESULTS / "ngram_srm_curves" / f"{args.real}-srm-stop"
     if args.real_only:
@@ -181,8 +182,11 @@ def main(argv=None) -> None:
     out = {"benchmark": "ngram_srm_acceleration", "quick": args.quick, "curves": args.curves.name,
            "targets": {"epochs_ratio": TARGET_EPOCHS, "best_gap": TARGET_GAP}}
     out["replay"] = replay_study(data, 2 if args.quick else args.orders, params)
-    sweep = [{"repeats": 1}] if args.quick else [{"confidence": c} for c in (0.5, 0.75, 0.95)]
-    sweep += [] if args.quick else [{"repeats": 1}, {"repeats": 1, "confidence": 0.75}]  # the paper's single check
+    old = {"fraction": 0.25, "confidence": 0.9, "repeats": 3, "transform": "none"}  # the defaults before
+    sweep = [{"repeats": 1}] if args.quick else [
+        old, {**old, "transform": "log-error"}, {"confidence": 0.998}, {"fraction": 0.2, "repeats": 4},
+        {"fraction": 0.25, "repeats": 1, "transform": "none", "confidence": 0.9}]
+    # the last one is the paper's single check at 25% with the earlier confidence
     out["replay_variants"] = [{k: v for k, v in replay_study(data, 2 if args.quick else 3, {**params, **change}).items()
                                if k != "rows"} for change in sweep]
     print(json.dumps({k: v for k, v in out["replay"].items() if k != "rows"}, indent=1), flush=True)

@@ -47,7 +47,7 @@ def test_ngram_srm_steering_ees_with_srm_stop(tmp_path):
     evals = result["evaluations"]
     assert len(evals) == 9 and result["counts"]["stopped"] >= 1  # srm-stop cut some training short
     stopped = [e for e in evals if e["status"] == "stopped"]
-    assert all(e["metrics"]["epochs"] == 3 and "predicted_accuracy" in e["metrics"] for e in stopped)
+    assert all(e["metrics"]["epochs"] in (3, 6, 9, 11) and "predicted_accuracy" in e["metrics"] for e in stopped)
     info = result["info"]
     assert info["trained_for_predictor"] == result["counts"]["ok"] - 1 and info["predictions"] > 100
     # ees's answer is the last evaluation, trained in full although the stopper is on

@@ -132,3 +132,19 @@ def test_table_and_cli():
     assert json.loads(res.output)["rows"] == rows
     res = CliRunner().invoke(ngram, ["table", "--n", "0"])
     assert res.exit_code == 2 and "--n needs values >= 1" in res.output
+
+
+def test_positions_tag_each_token_with_its_edge():
+    seqs = [["conv", "skip", "conv"], ["skip", "conv", "conv"]]
+    enc = NGramEncoder(n=2, positions=True, binary=False).fit(seqs)
+    names = list(enc.get_feature_names_out())
+    assert names == ["conv@0", "conv@1", "conv@2", "skip@0", "skip@1",
+                     "conv@0 skip@1", "conv@1 conv@2", "skip@0 conv@1", "skip@1 conv@2"]
+    X = enc.transform(seqs + [["conv", "conv", "conv"]]).toarray()
+    assert X[0].tolist() == [1, 0, 1, 0, 1, 1, 0, 0, 1]
+    assert X[2].tolist() == [1, 1, 1, 0, 0, 0, 1, 0, 0]  # conv@0 conv@1 is unseen: dropped
+    # on nb201 positional 1-grams are the one-hot op of each of the 6 edges
+    space = nascore.create("search_space", "nb201")
+    archs = [space.sample(np.random.default_rng(i)) for i in range(200)]
+    X = NGramEncoder(n=1, positions=True).set_space(space).fit_transform(archs)
+    assert X.shape == (200, 30) and np.all(np.asarray(X.sum(axis=1)).ravel() == 6)

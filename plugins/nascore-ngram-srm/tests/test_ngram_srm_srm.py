@@ -162,3 +162,42 @@ def test_increment_target_and_scaled_ngrams():
         pred = srm.predict(sp.csr_matrix(ng[60:]))
         assert np.allclose(pred, srm.predict(ng[60:]), atol=1e-9)  # sparse and dense X agree
         assert r2_score(target[60:], pred) > 0.8
+
+
+def test_ng_weight_equals_scaling_the_ngram_columns():
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(1)
+    ng = (rng.random((70, 6)) < 0.4).astype(float)
+    curves, y = saturating_curves(70, seed=1)
+    y = y + 2 * ng[:, 0]
+    kw = dict(regressor="nu-svr", features="TS+NG", taus=[3], search=False)
+    weighted = SRM(ng_weight=0.3, **kw).fit(sp.csr_matrix(ng[:50]), y[:50], curves[:50, :3])
+    scaled = SRM(**kw).fit(sp.csr_matrix(0.3 * ng[:50]), y[:50], curves[:50, :3])
+    a = weighted.predict(sp.csr_matrix(ng[50:]), curves[50:, :3])
+    assert np.allclose(a, scaled.predict(sp.csr_matrix(0.3 * ng[50:]), curves[50:, :3]), atol=1e-9)
+    assert np.allclose(a, weighted.predict(ng[50:], curves[50:, :3]), atol=1e-9)  # dense X too
+    plain = SRM(**kw).fit(sp.csr_matrix(ng[:50]), y[:50], curves[:50, :3]).predict(sp.csr_matrix(ng[50:]),
+                                                                                     curves[50:, :3])
+    assert np.abs(a - plain).max() > 1e-3  # the weight changes the model
+    with pytest.raises(ValueError, match="ng_weight"):
+        SRM(ng_weight=0.0)
+
+
+def test_log_error_transform_predicts_in_accuracy_units():
+    curves, y = saturating_curves(80, seed=2)
+    srm = SRM(regressor="ols", features="TS", taus=[T], transform="log-error").fit(None, y[:60], curves[:60])
+    # with the whole curve the final point is a feature: OLS on -log(100.5 - y) returns it exactly
+    assert np.allclose(srm.predict(None, curves[60:]), y[60:], atol=1e-6)
+    srm = SRM(regressor="nu-svr", features="TS", taus=[3], transform="log-error").fit(None, y[:60], curves[:60, :3])
+    pred, std = srm.predict(None, curves[60:, :3], return_std=True)
+    assert r2_score(y[60:], pred) > 0.7 and np.all(pred < 100.5)
+    # delta method: std in accuracy units = sigma_t * (100.5 - pred); quantiles are asymmetric
+    assert np.allclose(std, srm.residual_std(3) * (100.5 - pred))
+    hi, lo = srm.quantile(None, curves[60:, :3], 0.9), srm.quantile(None, curves[60:, :3], 0.1)
+    assert np.all(hi > pred) and np.all(lo < pred) and np.all(hi - pred < pred - lo)
+    assert np.all(hi < 100.5)
+    with pytest.raises(ConfigError, match="ceiling"):
+        SRM(features="TS", transform="log-error", ceiling=1.0).fit(None, y[:60], curves[:60, :3])
+    with pytest.raises(ConfigError, match="q must be"):
+        srm.quantile(None, curves[60:, :3], 1.0)

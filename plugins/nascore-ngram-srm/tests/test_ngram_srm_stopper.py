@@ -30,10 +30,14 @@ def evaluation(i, curve, status="ok"):
                       metrics={"valid_accuracy": float(curve[-1])}, curve=points)
 
 
+#: the paper's rule: one check at 25%, a symmetric normal error on the accuracy scale
+PAPER = {"fraction": 0.25, "repeats": 1, "confidence": 0.9, "transform": "none"}
+
+
 @pytest.fixture(scope="module")
 def fitted():
     data = curves(60)
-    stopper = SRMEarlyStopping(min_curves=10, repeats=1)
+    stopper = SRMEarlyStopping(min_curves=10, **PAPER)
     stopper.update([evaluation(i, c) for i, c in enumerate(data[:40])])
     return stopper, data
 
@@ -77,7 +81,7 @@ def test_only_checks_at_its_epochs_and_for_its_schedule(fitted):
     assert stopper.should_stop(worst[:3], EPOCHS)[0] is True
     assert stopper.should_stop(worst[:4], EPOCHS) == (False, None)
     assert stopper.should_stop(worst[:3], 20) == (False, None)
-    again = SRMEarlyStopping(min_curves=10, repeats=3)
+    again = SRMEarlyStopping(min_curves=10, **{**PAPER, "repeats": 3})
     assert again.check_points(EPOCHS) == [3, 6, 9] and again.check_points(4) == [1, 2, 3]
     again.update([evaluation(i, c) for i, c in enumerate(data[:40])])
     assert list(again.srm_.taus_) == [3, 6, 9]
@@ -88,10 +92,38 @@ def test_higher_confidence_stops_fewer(fitted):
     _, data = fitted
     counts = []
     for conf in (0.5, 0.9, 0.999):
-        s = SRMEarlyStopping(min_curves=10, confidence=conf, repeats=1)
+        s = SRMEarlyStopping(min_curves=10, **{**PAPER, "confidence": conf})
         s.update([evaluation(i, c) for i, c in enumerate(data[:40])])
         counts.append(sum(s.should_stop(c[:3], EPOCHS)[0] for c in data[40:]))
     assert counts[0] >= counts[1] >= counts[2] and counts[0] > counts[2]
+
+
+def test_defaults_check_six_times_on_the_log_error_scale(fitted):
+    _, data = fitted
+    stopper = SRMEarlyStopping(min_curves=10)
+    assert stopper.check_points(20) == [3, 6, 9, 12, 15, 18] and stopper.check_points(EPOCHS) == [2, 4, 5, 7, 9, 11]
+    stopper.update([evaluation(i, c) for i, c in enumerate(data[:40])])
+    assert stopper.srm_.transform == "log-error" and list(stopper.srm_.taus_) == [2, 4, 5, 7, 9, 11]
+    # the bound is the 0.999 quantile of N(t_pred, sigma_t^2) on t = -log(100.5 - acc), mapped back
+    z, top = NormalDist().inv_cdf(0.999), 100.5
+    decisions = [(stopper.should_stop(c[:5], EPOCHS), c[-1]) for c in data[40:]]
+    for (stop, pred), final in decisions:
+        sigma = stopper.srm_.residual_std(5)
+        bound = top - (top - pred) * np.exp(-z * sigma)
+        assert bound > pred and stop == (bound < stopper.best_)
+    assert sum(stop for (stop, _), _ in decisions) >= 15
+    # the best's own curve, and one heading above it, go on from the 7-epoch check; at the
+    # early checks (2, 4, 5 epochs) this lone outlier at the top is underpredicted and
+    # would be stopped (the risk of the early checks, see the docs)
+    leader = data[np.argmax(data[:40, -1])]
+    assert stopper.should_stop(leader[:2], EPOCHS)[0] is True
+    for k in (7, 9, 11):
+        assert stopper.should_stop(leader[:k], EPOCHS)[0] is False
+        assert stopper.should_stop(leader[:k] + 1.0, EPOCHS)[0] is False
+    # nothing stopped ends above the best seen; the predictions track the finals
+    assert all(final < stopper.best_ for (stop, _), final in decisions if stop)
+    preds = np.array([p for (_, p), _ in decisions])
+    assert np.corrcoef(preds, data[40:, -1])[0, 1] > 0.9
 
 
 def test_pickles_with_its_fitted_models(fitted):

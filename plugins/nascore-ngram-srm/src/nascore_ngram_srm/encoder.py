@@ -1,7 +1,8 @@
 """The N-gram encoder of Section 3 of the N-gram/SRM paper (after DeepArchitect).
 
 Steps (1)-(2): every architecture becomes its token sequence (the space's ``tokens``
-view: one token per layer for chains, one op per edge for cells).  Step (3): the
+view: one token per layer for chains, one op per edge for cells; with ``positions`` each
+token carries its index, so a cell's op says which edge it is on).  Step (3): the
 vocabulary is every n-gram of length ``min_n..n`` seen in ``fit``.  Steps (4)-(5): the
 feature matrix has one row per architecture and one column per n-gram, 1 where the
 n-gram occurs (``binary``, the paper's choice) or its count; rows can be normalized,
@@ -62,6 +63,8 @@ class NGramEncoder(BaseEstimator):
                            validator=one_of("none", "l1", "l2", "max"))
     granularity: str = param("token", help="'token': whole tokens (C3-64); 'type': layer kind only (C, P, FC)",
                              validator=one_of("token", "type"))
+    positions: bool = param(False, help="tag each token with its index (op@2): which edge an op is on for cell "
+                                        "spaces whose tokens follow a fixed edge order (nb201, darts)")
     boundaries: bool = param(False, help="pad each sequence with <s> and </s> so grams see the ends")
     min_df: int = param(1, help="keep n-grams found in at least this many training architectures",
                         validator=in_range(1))
@@ -82,6 +85,8 @@ class NGramEncoder(BaseEstimator):
             seqs = self._tokens_of(items)
         if self.granularity == "type":
             seqs = [[token_type(t) for t in s] for s in seqs]
+        if self.positions:
+            seqs = [[f"{t}@{i}" for i, t in enumerate(s)] for s in seqs]
         if self.boundaries:
             seqs = [[BOS, *s, EOS] for s in seqs]
         return seqs

@@ -49,6 +49,13 @@ class SequentialRegressionModels(RegressorMixin, BaseEstimator):
     taus: list[int] | None = param(None, help="curve lengths to fit a model for (None: 0..T)", validator=_taus_valid)
     differences: bool = param(True, help="add first differences of the curve prefix to TS (Baker et al.)")
     scale_ng: bool = param(False, help="standardize the NG columns too (AP, HP and TS always are)")
+    ng_weight: float = param(1.0, help="factor on the NG columns after scaling: their weight against the "
+                                       "standardized AP/HP/TS columns in the kernel", validator=in_range(0.0, low_open=True))
+    transform: str = param("none", help="'log-error': model -log(ceiling + 0.5% - y) for the target and the curve "
+                                        "points (spreads the accuracies near the ceiling); 'none': raw values",
+                           validator=one_of("none", "log-error"))
+    ceiling: float = param(100.0, help="largest possible value of the metric (100 for accuracy in %, 1 for fractions)",
+                           validator=in_range(0.0, low_open=True))
     target: str = param("final", help="'final': regress y_T; 'increment': regress y_T - y_tau (last observed point)",
                         validator=one_of("final", "increment"))
     cv: int = param(3, help="cross-validation folds for hyperparameters and residuals", validator=in_range(2))
@@ -130,7 +137,8 @@ class SequentialRegressionModels(RegressorMixin, BaseEstimator):
         if not np.all(np.isfinite(y)):
             raise ConfigError("srm: targets y contain NaN or infinite values")
         blocks = self._blocks(X, len(y))
-        cs = curve_list(curves, len(y), self.metric)
+        cs = [self._forward(c, "curve points") for c in curve_list(curves, len(y), self.metric)]
+        y = self._forward(y, "targets y")
         lengths = np.array([len(c) for c in cs])
         self.groups_ = self._groups(blocks, int(lengths.max()))
         self.T_ = int(lengths.max()) if "TS" in self.groups_ else 0
@@ -147,6 +155,28 @@ class SequentialRegressionModels(RegressorMixin, BaseEstimator):
         self.taus_ = np.array(sorted(self.models_))
         return self
 
+    # ---- target transform -------------------------------------------------------------------
+    @property
+    def _top(self) -> float:
+        return self.ceiling * 1.005
+
+    def _forward(self, values: np.ndarray, what: str) -> np.ndarray:
+        """The modelled scale of accuracies ``values`` (``transform``)."""
+        values = np.asarray(values, dtype=float)
+        if self.transform == "none":
+            return values
+        if values.size and np.max(values) >= self._top:
+            raise ConfigError(f"srm: {what} reach {float(np.max(values)):g}, above ceiling={self.ceiling:g}; "
+                              "set ceiling to the metric's maximum (1 for fractions, 100 for %)")
+        return -np.log(self._top - values)
+
+    def _inverse(self, t: np.ndarray, std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Back to accuracies; the std by the delta method (|dy/dt| = top - y)."""
+        if self.transform == "none":
+            return t, std
+        gap = np.exp(-t)
+        return self._top - gap, std * gap
+
     def _offset(self, curves: list, rows: np.ndarray, tau: int) -> np.ndarray:
         """What the model adds back: y_tau of each row for ``target='increment'``, else 0."""
         if self.target == "final" or tau == 0 or "TS" not in self.groups_:
@@ -161,6 +191,7 @@ class SequentialRegressionModels(RegressorMixin, BaseEstimator):
         if not self.scale_ng:
             mean[: self.n_ng_], scale[: self.n_ng_] = 0.0, 1.0
         scale[scale == 0] = 1.0
+        scale[: self.n_ng_] /= self.ng_weight
         model, chosen, resid = fit_with_cv(self.regressor, (F - mean) / scale, (t - t_mean) / t_scale, cv=self.cv,
                                            search=self.search, n_estimators=self.n_estimators,
                                            random_state=self.random_state)
@@ -177,6 +208,8 @@ class SequentialRegressionModels(RegressorMixin, BaseEstimator):
             if self.scale_ng or not hasattr(ng, "tocsr"):
                 ng = (ng.toarray() if hasattr(ng, "toarray") else ng) - m["mean"][:k]
                 ng = ng / m["scale"][:k]
+            elif self.ng_weight != 1.0:
+                ng = ng.tocsr() * self.ng_weight
             parts.insert(0, ng)
         return parts
 
@@ -194,8 +227,8 @@ class SequentialRegressionModels(RegressorMixin, BaseEstimator):
                               f"{self.taus_.tolist()} (pass longer curves)")
         return self.taus_[idx]
 
-    def predict(self, X, curves=None, return_std: bool = False):
-        """Predicted final accuracy per row (and the CV residual std of the model used)."""
+    def _predict_modelled(self, X, curves):
+        """Predictions and the CV residual std of the model used, in the modelled scale."""
         if not hasattr(self, "models_"):
             raise ConfigError("srm is not fitted: call fit(X, y, curves) first")
         if X is not None:
@@ -208,7 +241,7 @@ class SequentialRegressionModels(RegressorMixin, BaseEstimator):
             raise ConfigError(f"srm was fitted with {self.n_features_in_} columns of X; pass X to predict")
         if X is not None and X.shape[1] != self.n_features_in_:
             raise ConfigError(f"srm: X has {X.shape[1]} columns, the model was fitted on {self.n_features_in_}")
-        cs = curve_list(curves, n, self.metric)
+        cs = [self._forward(c, "curve points") for c in curve_list(curves, n, self.metric)]
         blocks = self._blocks(X, n)
         route = self._route(np.array([len(c) for c in cs], dtype=int))
         pred, std = np.zeros(n), np.zeros(n)
@@ -219,8 +252,27 @@ class SequentialRegressionModels(RegressorMixin, BaseEstimator):
             pred[rows] = regressor_predict(m["model"], self._scaled_parts(m, blocks, cs, rows, int(tau)))
             pred[rows] = pred[rows] * m["t_scale"] + m["t_mean"] + offset
             std[rows] = m["residual_std"]
+        return pred, std
+
+    def predict(self, X, curves=None, return_std: bool = False):
+        """Predicted final accuracy per row (and the CV residual std of the model used,
+        mapped to accuracy units by the delta method when ``transform`` is set)."""
+        pred, std = self._inverse(*self._predict_modelled(X, curves))
         return (pred, std) if return_std else pred
 
+    def quantile(self, X, curves=None, q: float = 0.5) -> np.ndarray:
+        """The ``q`` quantile of each row's final accuracy under a normal error with the
+        model's CV residual std, taken in the modelled scale (so with ``log-error`` the
+        interval is asymmetric: narrower towards the ceiling)."""
+        from statistics import NormalDist
+
+        if not 0.0 < q < 1.0:
+            raise ConfigError(f"srm.quantile: q must be in (0, 1), got {q!r}")
+        pred, std = self._predict_modelled(X, curves)
+        std = np.where(np.isfinite(std), std, 0.0)
+        return self._inverse(pred + NormalDist().inv_cdf(q) * std, std)[0]
+
     def residual_std(self, tau: int) -> float:
-        """Out-of-fold residual standard deviation of model ``tau`` (accuracy units)."""
+        """Out-of-fold residual standard deviation of model ``tau`` (in the modelled scale:
+        accuracy units unless ``transform`` is set)."""
         return self.models_[int(self._route(np.array([tau]))[0])]["residual_std"]
