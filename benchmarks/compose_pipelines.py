@@ -59,12 +59,16 @@ def run(config: dict, sets=(), out: Path | None = None) -> tuple[dict, float]:
 
 
 def answer(result: dict) -> dict:
-    """The run's answer (result["best"]) with the epochs trained over the whole run."""
+    """The run's answer (result["best"]: ees's winner, else the best-validation candidate),
+    the best-validation candidate of all trained in full, and the epochs trained in all."""
     m = result["best"]["metrics"]
+    ok = [e["metrics"] for e in result["evaluations"] if e["status"] == "ok"]
+    top = max(ok, key=lambda x: x["valid_accuracy"]) if ok else {}
     epochs = sum(e["metrics"].get("epochs", 0) for e in result["evaluations"])
     return {"test_accuracy": m.get("test_accuracy"), "valid_accuracy": m.get("valid_accuracy"),
-            "params": m.get("params"), "epochs_trained": epochs, "stopped": result["counts"]["stopped"],
-            "evaluations": len(result["evaluations"])}
+            "params": m.get("params"), "best_valid_test_accuracy": top.get("test_accuracy"),
+            "best_valid_params": top.get("params"), "epochs_trained": epochs,
+            "stopped": result["counts"]["stopped"], "evaluations": len(result["evaluations"])}
 
 
 def mean(xs) -> float:
@@ -102,6 +106,8 @@ def part_ngram_ees(quick: bool, seeds: int) -> dict:
         rows.append({"pipeline": label, "seeds": len(rs),
                      "test accuracy of the answer": mean(r["test_accuracy"] for r in rs),
                      "std": std(r["test_accuracy"] for r in rs),
+                     "params of the answer": mean(r["params"] for r in rs),
+                     "test accuracy of the best-valid candidate": mean(r["best_valid_test_accuracy"] for r in rs),
                      "epochs trained": mean(r["epochs_trained"] for r in rs),
                      "stopped early": mean(r["stopped"] for r in rs),
                      "wall s": mean(r["seconds"] for r in rs)})
