@@ -8,21 +8,27 @@ Every run is a real pipeline run (``nascore.run``) with the core ``tabular`` eva
 * ``random``: the same optimizer with the ``random`` sampler;
 * ``regularized-evolution``: population 30, tournament 10 (the README's reference).
 
-Two protocols, reported per method as means over seeds:
+One protocol, 50 seeds (2000..2049: fresh, disjoint from the seeds 0..49 of the first
+study and 1000..1049 of ``tnas_tune.py``) of 300 queries each, reported per method as
+means over seeds:
 
-* ``q100`` (50 seeds, 100 queries), the headline: ``test`` of the best-``valid``
-  architecture found, the best ``valid`` itself (the search's own objective), the share of
-  seeds that found the table's best ``valid``, and top-{10, 50, 100} statistics;
-* ``q300`` (10 seeds -- compute-bound on 2 shared cores -- and 300 queries), the Table 4
-  analog: among all queried architectures, the top-k by ``valid`` for k in
-  {10, 50, 100, 300}: the max and the mean of their ``test``.  Its first 100 queries
-  are exactly a 100-query run (every method is causal); ``prefix_check`` verifies it.
+* headline, the first 100 queries of each run: ``test`` of the best-``valid``
+  architecture found, the best ``valid`` itself (the search's own objective) and the share
+  of seeds that found the table's best ``valid``.  Every method is causal, so the first
+  100 queries of a 300-query run are exactly a 100-query run (``prefix_check`` verifies
+  it for TNAS);
+* the Table 4 analog over all 300 queries: the top-k by ``valid`` for k in
+  {10, 50, 100, 300}, the max and the mean of their ``test``.
 
 The TNAS settings the paper leaves open come from ``tnas_tune.py`` (CIFAR-10 valid only).
 Results are merged into the JSON per (dataset, method), so the study can be run in parts
-(``--datasets``, ``--methods``) and resumed; ``--force`` recomputes.
+(``--datasets``, ``--methods``) and resumed; ``--force`` recomputes (keeping the
+``previous_study`` record).  Parts run in parallel write separate ``--out`` files, which
+``--merge`` folds into the JSON.
 
     python benchmarks/tnas_nb201.py [--quick] [--seeds 50] [--datasets cifar10 ...]
+    python benchmarks/tnas_nb201.py --datasets cifar100 --methods "tnas eps_inc=0.3" --out part.json --no-prefix-check
+    python benchmarks/tnas_nb201.py --merge part*.json --methods none
 
 Writes ``benchmarks/results/tnas_nb201.json``.
 """
@@ -41,9 +47,13 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "tnas_nb201.json"
 DATASETS = ("cifar10", "cifar100", "imagenet16")
 EPS_INC = (0.0, 0.04, 0.05, 0.0625, 0.1, 0.2, 0.5)
+#: the sampler's default eps_inc, chosen by tnas_tune.py on CIFAR-10 valid (the headline row)
+DEFAULT_EPS = 0.3
 TOPK = (10, 50, 100, 300)
-#: protocol -> (seeds, queries): the headline at 100 queries and the Table 4 analog at 300
-PROTOCOLS = {"q100": (50, 100), "q300": (10, 300)}
+#: protocol -> (seeds, queries): headline from the first 100 queries, Table 4 analog at 300
+PROTOCOLS = {"q300": (50, 300)}
+#: first seed of the study (fresh: 0..49 were the first study's, 1000..1049 tnas_tune.py's)
+SEED0 = 2000
 #: settings the paper leaves open, chosen by tnas_tune.py on CIFAR-10 valid
 TUNED = {"vae_layers": 1, "vae_steps": 30, "top_fraction": 0.1}
 BATCH = 10
@@ -127,32 +137,46 @@ def summarize(runs: list[dict], headline: int, best_in_table: float) -> dict:
 
 def check_prefix(ds: str, queries: int) -> dict:
     """The first 100 queries of a ``queries``-query TNAS run equal a 100-query run."""
-    sampler, optimizer = methods([0.2])["tnas eps_inc=0.2"]
-    long = one_run((ds, sampler, optimizer, 0, queries))
-    short = one_run((ds, sampler, optimizer, 0, 100))
-    return {"dataset": ds, "equal": long["valid"][:100] == short["valid"] and long["test"][:100] == short["test"]}
+    sampler, optimizer = methods([DEFAULT_EPS])[f"tnas eps_inc={DEFAULT_EPS:g}"]
+    long = one_run((ds, sampler, optimizer, SEED0, queries))
+    short = one_run((ds, sampler, optimizer, SEED0, 100))
+    return {"dataset": ds, "eps_inc": DEFAULT_EPS, "seed": SEED0,
+            "equal": long["valid"][:100] == short["valid"] and long["test"][:100] == short["test"]}
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="3 seeds, 100 queries, CIFAR-10, eps_inc 0.2 only")
+    ap.add_argument("--quick", action="store_true", help="3 seeds, 100 queries, CIFAR-10, default eps_inc only")
     ap.add_argument("--protocols", nargs="*", default=list(PROTOCOLS), choices=list(PROTOCOLS))
     ap.add_argument("--seeds", type=int, help="override the seeds of every protocol")
     ap.add_argument("--datasets", nargs="*", default=list(DATASETS), choices=DATASETS)
     ap.add_argument("--methods", nargs="*", help="subset of method names (default: all)")
     ap.add_argument("--workers", type=int, default=1, help="processes (the machine is shared: keep it small)")
     ap.add_argument("--force", action="store_true", help="recompute methods already in the JSON")
+    ap.add_argument("--no-prefix-check", action="store_true", help="skip prefix_check (for runs in parts)")
+    ap.add_argument("--merge", nargs="*", type=Path, default=[],
+                    help="JSON files of runs in parts (--out): their results are merged into --out first")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
-    eps_values = (0.2,) if args.quick else EPS_INC
-    protocols = {"q100": (3, 100)} if args.quick else {p: PROTOCOLS[p] for p in args.protocols}
+    eps_values = (DEFAULT_EPS,) if args.quick else tuple(sorted(set(EPS_INC) | {DEFAULT_EPS}))
+    protocols = {"q300": (3, 100)} if args.quick else {p: PROTOCOLS[p] for p in args.protocols}
     datasets = ["cifar10"] if args.quick else args.datasets
     out = args.out if not args.quick else args.out.with_name(args.out.stem + "_quick.json")
-    data = json.loads(out.read_text()) if out.exists() and not args.force else {}
-    data.update({"protocol": {"protocols": {p: {"seeds": s, "queries": q} for p, (s, q) in PROTOCOLS.items()},
+    old = json.loads(out.read_text()) if out.exists() else {}
+    # with --force everything is recomputed except the record of earlier studies
+    data = old if not args.force else {k: v for k, v in old.items() if k.startswith("previous")}
+    data.update({"protocol": {"protocols": {p: {"seeds": s, "queries": q, "first_seed": SEED0}
+                                            for p, (s, q) in PROTOCOLS.items()},
                               "headline_queries": 100, "batch": BATCH, "tuned": TUNED, "topk": list(TOPK),
                               "regularized_evolution": {"population": 30, "sample_size": 10}},
                  "reference_test_at_100": REFERENCE, "target_test_at_100": TARGET})
+    for part in args.merge:
+        other = json.loads(part.read_text())
+        for proto, by_ds in other.get("results", {}).items():
+            for ds, rows in by_ds.items():
+                data.setdefault("results", {}).setdefault(proto, {}).setdefault(ds, {}).update(rows)
+        if "prefix_check" in other and "prefix_check" not in data:
+            data["prefix_check"] = other["prefix_check"]
     pool = None
     if args.workers > 1:
         import multiprocessing as mp
@@ -168,7 +192,7 @@ def main(argv=None) -> int:
                 done = results.get(ds, {}).get(name)
                 if done and done["seeds"] >= seeds and not args.force:
                     continue
-                jobs = [(ds, sampler, optimizer, s, queries) for s in range(seeds)]
+                jobs = [(ds, sampler, optimizer, SEED0 + s, queries) for s in range(seeds)]
                 t = time.perf_counter()
                 runs = pool.map(one_run, jobs) if pool else [one_run(j) for j in jobs]
                 row = results.setdefault(ds, {})[name] = summarize(runs, 100, table_best_valid(ds))
@@ -180,7 +204,7 @@ def main(argv=None) -> int:
                 out.write_text(json.dumps(data, indent=1))
     if pool:
         pool.close()
-    if not args.quick and "q300" in protocols and "prefix_check" not in data:
+    if not args.quick and not args.no_prefix_check and "q300" in protocols and "prefix_check" not in data:
         data["prefix_check"] = check_prefix("cifar10", PROTOCOLS["q300"][1])
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(data, indent=1))

@@ -63,7 +63,7 @@ class TNASSampler(VAESettings):
     """Eq. 11 mixture of uniform sampling and a transformer VAE that learns (Eq. 1) from
     the metric of the evaluated architectures (TNAS paper, Sections 3-4)."""
 
-    eps_inc: float = param(0.2, help="increase of eps per distribution round (Eq. 11), capped at 1",
+    eps_inc: float = param(0.3, help="increase of eps per distribution round (Eq. 11), capped at 1",
                            validator=in_range(0.0, 1.0))
     eps_init: float = param(0.0, help="eps after the first VAE round, before eps_inc accumulates",
                             validator=in_range(0.0, 1.0))
