@@ -115,7 +115,7 @@ def part_ngram_ees(quick: bool, seeds: int) -> dict:
 
 
 def part_ray(quick: bool, seeds: int) -> dict:
-    tiny = ["budget=9", "optimizer.iterations=5", "stopper.min_curves=4"] if quick else []
+    tiny = ["budget=13", "optimizer.iterations=5", "stopper.min_curves=4"] if quick else []
     out = {}
     for label, name in (("process pool, 2 workers", "compose_ngram_srm_ees.toml"),
                         ("ray, 2 workers", "compose_ray.toml")):
@@ -237,15 +237,17 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=None, help="seeds per comparison (default 3 / 10 on NB-201)")
     args = ap.parse_args(argv)
     path = HERE / "results" / ("compose_pipelines_quick.json" if args.quick else "compose_pipelines.json")
-    data = json.loads(path.read_text()) if path.exists() else {}
-    parts = data.get("parts", {})
+    fresh = {}
     for name in args.only or PARTS:
         seeds = args.seeds or (1 if args.quick else (10 if name == "tnas_iterative_nb201" else 3))
         if args.quick and name == "tnas_iterative_nb201":
             seeds = 2
         print(f"== {name} ({seeds} seeds)", flush=True)
         t = time.perf_counter()
-        parts[name] = {**globals()[f"part_{name}"](args.quick, seeds), "part seconds": time.perf_counter() - t}
+        fresh[name] = {**globals()[f"part_{name}"](args.quick, seeds), "part seconds": time.perf_counter() - t}
+    # merged into the file as it is now: parts another run of this script wrote meanwhile are kept
+    data = json.loads(path.read_text()) if path.exists() else {}
+    parts = {**data.get("parts", {}), **fresh}
     data.update(
         title="Composed pipelines (examples/compose_*.toml) vs the baselines they replace",
         description=("Each pipeline mixes components of several plugin packages; every figure is a real "

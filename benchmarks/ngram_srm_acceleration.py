@@ -159,8 +159,10 @@ def main(argv=None) -> None:
     import torch
 
     torch.set_num_threads(1)
-    params = {"fraction": 0.15, "confidence": 0.999, "min_curves": 10, "repeats": 6,
-              "transform": "log-error"}  # srm-stop's defaults
+    from nascore_ngram_srm.stopper import SRMEarlyStopping
+
+    defaults = SRMEarlyStopping()
+    params = {k: getattr(defaults, k) for k in ("fraction", "confidence", "min_curves", "repeats", "transform")}
     run_dir = RESULTS / "ngram_srm_curves" / args.real
     target = RESULTS / "ngram_srm_curves" / f"{args.real}-srm-stop"
     if args.real_only:
@@ -182,9 +184,10 @@ def main(argv=None) -> None:
     out = {"benchmark": "ngram_srm_acceleration", "quick": args.quick, "curves": args.curves.name,
            "targets": {"epochs_ratio": TARGET_EPOCHS, "best_gap": TARGET_GAP}}
     out["replay"] = replay_study(data, 2 if args.quick else args.orders, params)
-    old = {"fraction": 0.25, "confidence": 0.9, "repeats": 3, "transform": "none"}  # the defaults before
+    old = {"fraction": 0.25, "confidence": 0.9, "repeats": 3, "transform": "none"}  # the first defaults
     sweep = [{"repeats": 1}] if args.quick else [
-        old, {**old, "transform": "log-error"}, {"confidence": 0.998}, {"fraction": 0.2, "repeats": 4},
+        old, {**old, "transform": "log-error"}, {"confidence": 0.998}, {"fraction": 0.15, "repeats": 6},
+        {"fraction": 0.2, "repeats": 4},
         {"fraction": 0.25, "repeats": 1, "transform": "none", "confidence": 0.9}]
     # the last one is the paper's single check at 25% with the earlier confidence
     out["replay_variants"] = [{k: v for k, v in replay_study(data, 2 if args.quick else 3, {**params, **change}).items()

@@ -14,7 +14,7 @@ from nascore.plugins import get_registry
 from nascore.testing import require_data
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-TINY_NGRAM_EES = ["budget=9", "optimizer.iterations=5", "stopper.min_curves=4"]
+TINY_NGRAM_EES = ["budget=13", "optimizer.iterations=5", "stopper.min_curves=4"]
 
 
 def needs(*modules):
@@ -45,9 +45,9 @@ def test_ngram_srm_steering_ees_with_srm_stop(tmp_path):
     needs("nascore_ngram_srm", "nascore_steerage")
     result = run("compose_ngram_srm_ees.toml", TINY_NGRAM_EES, tmp_path)
     evals = result["evaluations"]
-    assert len(evals) == 9 and result["counts"]["stopped"] >= 1  # srm-stop cut some training short
+    assert len(evals) == 13 and result["counts"]["stopped"] >= 1  # srm-stop cut some training short
     stopped = [e for e in evals if e["status"] == "stopped"]
-    assert all(e["metrics"]["epochs"] in (3, 6, 9, 11) and "predicted_accuracy" in e["metrics"] for e in stopped)
+    assert all(e["metrics"]["epochs"] in (3, 6, 9) and "predicted_accuracy" in e["metrics"] for e in stopped)
     info = result["info"]
     assert info["trained_for_predictor"] == result["counts"]["ok"] - 1 and info["predictions"] > 100
     # ees's answer is the last evaluation, trained in full although the stopper is on

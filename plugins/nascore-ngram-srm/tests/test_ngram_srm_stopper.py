@@ -98,26 +98,26 @@ def test_higher_confidence_stops_fewer(fitted):
     assert counts[0] >= counts[1] >= counts[2] and counts[0] > counts[2]
 
 
-def test_defaults_check_six_times_on_the_log_error_scale(fitted):
+def test_defaults_check_at_quarters_on_the_log_error_scale(fitted):
     _, data = fitted
     stopper = SRMEarlyStopping(min_curves=10)
-    assert stopper.check_points(20) == [3, 6, 9, 12, 15, 18] and stopper.check_points(EPOCHS) == [2, 4, 5, 7, 9, 11]
+    assert stopper.check_points(20) == [5, 10, 15] and stopper.check_points(EPOCHS) == [3, 6, 9]
     stopper.update([evaluation(i, c) for i, c in enumerate(data[:40])])
-    assert stopper.srm_.transform == "log-error" and list(stopper.srm_.taus_) == [2, 4, 5, 7, 9, 11]
+    assert stopper.srm_.transform == "log-error" and list(stopper.srm_.taus_) == [3, 6, 9]
     # the bound is the 0.999 quantile of N(t_pred, sigma_t^2) on t = -log(100.5 - acc), mapped back
     z, top = NormalDist().inv_cdf(0.999), 100.5
-    decisions = [(stopper.should_stop(c[:5], EPOCHS), c[-1]) for c in data[40:]]
+    decisions = [(stopper.should_stop(c[:3], EPOCHS), c[-1]) for c in data[40:]]
     for (stop, pred), final in decisions:
-        sigma = stopper.srm_.residual_std(5)
+        sigma = stopper.srm_.residual_std(3)
         bound = top - (top - pred) * np.exp(-z * sigma)
         assert bound > pred and stop == (bound < stopper.best_)
     assert sum(stop for (stop, _), _ in decisions) >= 15
-    # the best's own curve, and one heading above it, go on from the 7-epoch check; at the
-    # early checks (2, 4, 5 epochs) this lone outlier at the top is underpredicted and
-    # would be stopped (the risk of the early checks, see the docs)
+    # the best's own curve, and one heading above it, go on from the 6-epoch check; at the
+    # first check (3 epochs) this lone outlier at the top is underpredicted and would be
+    # stopped (the risk of an early check, see the docs)
     leader = data[np.argmax(data[:40, -1])]
-    assert stopper.should_stop(leader[:2], EPOCHS)[0] is True
-    for k in (7, 9, 11):
+    assert stopper.should_stop(leader[:3], EPOCHS)[0] is True
+    for k in (6, 9):
         assert stopper.should_stop(leader[:k], EPOCHS)[0] is False
         assert stopper.should_stop(leader[:k] + 1.0, EPOCHS)[0] is False
     # nothing stopped ends above the best seen; the predictions track the finals
