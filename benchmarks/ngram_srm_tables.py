@@ -156,7 +156,8 @@ def main(argv=None) -> None:
     out.update(benchmark="ngram_srm_tables", quick=args.quick, curves=path.name,
                curve_set=cs.meta, train=n_train, test=len(cs.y) - n_train, hp_columns=int(cs.hp.shape[1]),
                paper={"table2": PAPER_TABLE2, "table3": PAPER_TABLE3}, seconds=time.time() - t)
-    name = "ngram_srm_tables_quick.json" if args.quick else "ngram_srm_tables.json"
+    suffix = path.stem.removeprefix("ngram_srm_curves")  # "_mnist" for the MNIST curve set
+    name = "ngram_srm_tables_quick.json" if args.quick else f"ngram_srm_tables{suffix}.json"
     (RESULTS / name).write_text(json.dumps(out, indent=1))
     for key in ("table2", "table3"):
         for k, v in out[key].items():
