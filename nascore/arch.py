@@ -502,7 +502,7 @@ class SearchSpace:
     def metrics(self, arch: Architecture, model, task) -> dict:
         """Extra metrics of a trained ``model`` of ``arch`` that the ``train`` evaluator
         records with the evaluation (and that override its own ``params``/``flops`` when
-        given): e.g. the weight storage in bits of a quantized network.  None by default."""
+        given): e.g. the weight storage in bits of a quantized network.  Nothing by default."""
         return {}
 
     def cost(self, arch: Architecture, task) -> dict:

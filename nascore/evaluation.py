@@ -26,7 +26,6 @@ from .training import Trainer
 # --------------------------------------------------------------------------- train
 
 
-
 def build_seeded(space, arch, task, seed: int):
     """``space.build(arch, task)`` with its initial weights drawn from ``seed`` (torch's
     global generator is left as it was), so a network is the same whatever ran before."""

@@ -195,7 +195,7 @@ class IterativeSampleSelection:
         name = table.pop("name", None)
         if not isinstance(name, str):
             raise ConfigError("sampler 'iterative-selection': pool_sampler needs a name, "
-                                      "e.g. {name = \"tnas\"}")
+                              "e.g. {name = \"tnas\"}")
         source = nascore.create("sampler", name, **table)
         source.setup(ctx)
         return source
