@@ -71,7 +71,19 @@ def run(config, sets, out, resume, quiet, as_json):
 _SHOWN = ("valid_accuracy", "test_accuracy", "params", "flops", "latency_ms", "train_seconds", "epochs")
 
 
+def _table_console():
+    """A console for tables: the terminal's width, or 200 columns when piped (rich's 80
+    would squeeze a wide table into ellipses)."""
+    import sys
+
+    from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=200)
+
+
 def _fmt(v) -> str:
+    if v is None:
+        return "–"
     if isinstance(v, float):
         return f"{v:.4g}"
     return str(v)
@@ -166,7 +178,6 @@ def show(run_dir, as_json, top):
     if as_json:
         _echo_json({"run": meta, "evaluations": rows})
         return
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=f"{run_dir}: {meta['evaluations']} evaluations ({meta['counts']})")
@@ -176,7 +187,7 @@ def show(run_dir, as_json, top):
         m = r["metrics"]
         table.add_row(str(r["index"]), r["key"], r["status"], _fmt(m.get("valid_accuracy")), _fmt(m.get("test_accuracy")),
                       _fmt(m.get("params")), _fmt(m.get("flops")), _fmt(m.get("epochs")), " ".join(r.get("tokens") or [])[:60])
-    Console().print(table)
+    _table_console().print(table)
 
 
 @cli.command()
@@ -218,7 +229,6 @@ def compare(targets, plot, as_json, out):
     if as_json:
         _echo_json(rows)
         return
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title="nascore compare")
@@ -230,7 +240,7 @@ def compare(targets, plot, as_json, out):
                       _fmt(r["params"]), _fmt(r["flops"]), str(r["evaluations"]), str(r["failed"]),
                       str(r["stopped"]), str(r["epochs_trained"]), _fmt(r["search_train_seconds"]),
                       _fmt(r["wall_seconds"]))
-    Console().print(table)
+    _table_console().print(table)
 
 
 def _add_plugin_commands() -> None:
