@@ -24,19 +24,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+from ngram_srm_tables import curve_set_path  # sibling script: benchmarks/ is on sys.path when run
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 TARGET_EPOCHS, TARGET_GAP = 0.5, 0.5
-
-
-def curve_set_path(quick: bool) -> Path:
-    """The learning-curve set; with ``quick`` the quick one when the full one is absent."""
-    for name in ("ngram_srm_curves.json",) + (("ngram_srm_curves_quick.json",) if quick else ()):
-        if (RESULTS / name).is_file():
-            return RESULTS / name
-    raise SystemExit("no learning-curve set: run python benchmarks/ngram_srm_curves.py"
-                     + (" --quick" if quick else "") + " first")
 
 
 def load(path: Path) -> dict:

@@ -40,7 +40,7 @@ from nascore.results import Compressed
 
 from .layers import MaskedConv2d
 from .mlp import FeedForward
-from .synthesis import Selection, device_of, finish, make_trainer, measure, prune_smallest, set_module, train_batch
+from .synthesis import SelectionParams, device_of, finish, make_trainer, measure, prune_smallest, set_module, train_batch
 
 OPERATIONS = ("grow", "area", "prune")
 
@@ -237,7 +237,7 @@ def partial_area(model, convs, task, rng, ratio: float, samples: int) -> int:
 
 
 @attrs.define(slots=False)
-class NeST:
+class NeST(SelectionParams):
     """NeST local search on the convolutional layers (feature-map growth, partial-area
     convolution, connection pruning), best on validation kept."""
 
@@ -257,14 +257,6 @@ class NeST:
                                        validator=in_range(0.0, 1.0, high_open=True))
     samples: int = nascore.param(512, help="training samples for growth losses and area statistics",
                                  validator=in_range(1))
-    max_params_ratio: float = nascore.param(1.0, help="eligible results have at most this share of the input's params",
-                                            validator=in_range(0.0, 1.0, low_open=True))
-    max_params: int = nascore.param(0, help="eligible results have at most this many params (0: no absolute limit)",
-                                    validator=in_range(0))
-    final_epochs: int = nascore.param(0, help="extra training of the chosen network, kept unless validation drops",
-                                      validator=in_range(0))
-    tolerance: float = nascore.param(0.0, help="prefer a smaller result within this many validation points of the best",
-                                     validator=in_range(0.0))
     seed: int = nascore.param(0, help="seed of batches and candidate kernels")
 
     def __attrs_post_init__(self):
@@ -289,9 +281,7 @@ class NeST:
         trainer = make_trainer(ctx, self.epochs, self.lr)
         seed = int(getattr(ctx, "seed", 0))
         before = measure(model, task, trainer, test=True)
-        limit = before["params"] * self.max_params_ratio
-        sel = Selection(min(limit, self.max_params) if self.max_params else limit, before["flops"], self.tolerance)
-        sel.offer_input(model, before)
+        sel = self.selection(model, before)
         steps = []
         for i in range(self.iterations):
             op = self.schedule[i % len(self.schedule)]

@@ -37,7 +37,8 @@ from nascore.params import in_range, one_of
 from nascore.results import Compressed
 
 from .mlp import FeedForward
-from .synthesis import Selection, device_of, finish, make_trainer, measure, prune_smallest, train_batch
+from .synthesis import (Selection, SelectionParams, device_of, finish, make_trainer, measure, prune_smallest,
+                        train_batch)
 
 SCHEDULES = {
     "A": ("grow-connections", "grow-neurons", "prune"),
@@ -166,7 +167,7 @@ def remove_dead_neurons(net: FeedForward) -> int:
 
 
 @attrs.define(slots=False)
-class SCANN:
+class SCANN(SelectionParams):
     """SCANN local search (Algorithm 3) on the classifier of any model with one."""
 
     conformance = {"space": {"name": "ffnn", "neurons_low": 8, "neurons_high": 32, "neurons_step": 8,
@@ -193,14 +194,6 @@ class SCANN:
                                          validator=in_range(0.0, 1.0, low_open=True))
     grad_samples: int = nascore.param(1024, help="training samples for the connection-growth gradient",
                                       validator=in_range(1))
-    max_params_ratio: float = nascore.param(1.0, help="eligible results have at most this share of the input's params",
-                                            validator=in_range(0.0, 1.0, low_open=True))
-    max_params: int = nascore.param(0, help="eligible results have at most this many params (0: no absolute limit)",
-                                    validator=in_range(0))
-    final_epochs: int = nascore.param(0, help="extra training of the chosen network, kept unless validation drops",
-                                      validator=in_range(0))
-    tolerance: float = nascore.param(0.0, help="prefer a smaller result within this many validation points of the best",
-                                     validator=in_range(0.0))
     seed: int = nascore.param(0, help="seed of batches and neuron choices")
 
     def ratios(self) -> tuple[float, float]:
@@ -245,9 +238,7 @@ class SCANN:
         trainer = make_trainer(ctx, self.epochs, self.lr)
         seed = int(getattr(ctx, "seed", 0))
         before = measure(model, task, trainer, test=True)
-        limit = before["params"] * self.max_params_ratio
-        sel = Selection(min(limit, self.max_params) if self.max_params else limit, before["flops"], self.tolerance)
-        sel.offer_input(model, before)
+        sel = self.selection(model, before)
         steps = []
         if self.scheme == "A":
             density = float(sum(b.weight_mask.sum() for b in net.modules() if hasattr(b, "weight_mask"))

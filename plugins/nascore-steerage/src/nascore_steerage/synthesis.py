@@ -21,6 +21,9 @@ import numpy as np
 import torch
 from torch import nn
 
+import nascore
+from nascore.params import in_range
+
 from .layers import model_cost
 
 
@@ -157,3 +160,24 @@ class Selection:
             return min(ok, key=lambda mc: (mc[0]["params"], mc[0].get("valid_loss", 0.0)))
         ok = [mc for mc in self.candidates if mc[0]["valid_accuracy"] >= top]
         return min(ok, key=lambda mc: (mc[0].get("valid_loss", 0.0), mc[0]["params"]))
+
+
+@attrs.define(slots=False)
+class SelectionParams:
+    """Parameters SCANN and NeST share: which results are eligible and which one is kept."""
+
+    max_params_ratio: float = nascore.param(1.0, help="eligible results have at most this share of the input's params",
+                                            validator=in_range(0.0, 1.0, low_open=True))
+    max_params: int = nascore.param(0, help="eligible results have at most this many params (0: no absolute limit)",
+                                    validator=in_range(0))
+    final_epochs: int = nascore.param(0, help="extra training of the chosen network, kept unless validation drops",
+                                      validator=in_range(0))
+    tolerance: float = nascore.param(0.0, help="prefer a smaller result within this many validation points of the best",
+                                     validator=in_range(0.0))
+
+    def selection(self, model: nn.Module, before: dict) -> "Selection":
+        """A :class:`Selection` for an input ``model`` measured as ``before``."""
+        limit = before["params"] * self.max_params_ratio
+        sel = Selection(min(limit, self.max_params) if self.max_params else limit, before["flops"], self.tolerance)
+        sel.offer_input(model, before)
+        return sel
