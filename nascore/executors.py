@@ -5,7 +5,8 @@ and ``shutdown()``, and is a context manager.  Results flow back to the driver, 
 single writer of the run store.  ``fn`` and its arguments must be picklable (importable
 functions, JSON-like data): the ``process`` and ``ray`` executors run them elsewhere.
 
-* ``local`` runs each job in the calling process when it is submitted.
+* ``local`` runs each job in the calling process when it is submitted (or, through
+  :meth:`~_ExecutorBase.each`, one job at a time as the results are consumed).
 * ``process`` is a pool of ``spawn``-ed worker processes (no forked torch state), each
   limited to ``cpu_count // workers`` torch threads so that workers do not oversubscribe
   the cores.
@@ -13,6 +14,13 @@ functions, JSON-like data): the ``process`` and ``ray`` executors run them elsew
   local Ray instance started on demand or on an existing cluster (``address``).
 
 :func:`worker_id` names the process a job ran in; evaluation jobs put it in their result.
+
+The driver runs a batch through :meth:`_ExecutorBase.each`, which yields every job's
+result the moment it finishes (so the store, log lines and progress bar follow each
+evaluation) and retries a job whose *worker died* (crash, OOM kill, lost node) up to
+``retries`` times on a fresh worker; a job that raises is never retried.  Workers of the
+``process`` executor and Ray workers started on this machine exit within about a second
+when the driver dies by any signal (:func:`die_with_parent`).
 """
 
 from __future__ import annotations
@@ -20,8 +28,11 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import os
+import signal
 import socket
 import sys
+import threading
+import time
 from concurrent.futures.process import BrokenProcessPool
 
 import attrs
@@ -63,8 +74,53 @@ def limit_threads(threads: int, *, load_torch: bool = False) -> None:
         torch.set_num_threads(threads)
 
 
-def _init_worker(threads: int) -> None:
+_PR_SET_PDEATHSIG = 1
+
+
+def _set_parent_death_signal(sig: int) -> bool:
+    """Ask Linux to send ``sig`` to this process when its parent dies (``prctl``)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _watch_parent(parent_pid: int, interval: float) -> None:
+    while True:
+        time.sleep(interval)
+        if os.getppid() != parent_pid:
+            os._exit(1)
+
+
+def die_with_parent(parent_pid: int, *, signal_on_death: bool = True, interval: float = 0.5) -> None:
+    """Make this worker exit when process ``parent_pid`` (the driver) is gone.
+
+    Two mechanisms, because either alone has a gap: Linux's parent-death signal (SIGKILL,
+    immediate, but tied to the parent *thread* that started this process, hence
+    ``signal_on_death`` only when that was the driver's main thread) and a daemon thread
+    that polls the parent pid every ``interval`` seconds (any POSIX system).  A worker
+    whose parent is already gone exits at once."""
+    if signal_on_death:
+        _set_parent_death_signal(signal.SIGKILL)
+    if os.getppid() != parent_pid:
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent_pid, interval), daemon=True,
+                     name="nascore-parent-watch").start()
+
+
+def _init_worker(threads: int, parent_pid: int | None = None, signal_on_death: bool = False) -> None:
+    if parent_pid is not None:
+        die_with_parent(parent_pid, signal_on_death=signal_on_death)
     limit_threads(threads, load_torch=True)
+
+
+class WorkerDiedError(RuntimeError):
+    """A job's worker died (crash, OOM kill, lost node) before the job returned."""
 
 
 def _completed(fn, args) -> cf.Future:
@@ -77,9 +133,55 @@ def _completed(fn, args) -> cf.Future:
 
 
 class _ExecutorBase:
-    """Context-manager protocol and ``map`` shared by the executors."""
+    """Context-manager protocol, ``map`` and ``each`` shared by the executors."""
 
     max_workers: int
+    retries: int = 0
+
+    def _worker_died(self, exc: BaseException) -> bool:
+        """Whether ``exc`` from a future means the worker died (retry) rather than the
+        job raised (never retried)."""
+        return False
+
+    def _after_death(self) -> None:
+        """Replace whatever a dead worker broke (the process pool) before resubmitting."""
+
+    def each(self, fn, jobs):
+        """Run ``fn(job)`` for every job; yield ``(index, result, error)`` the moment each
+        finishes, in completion order (``error`` is the exception a job raised, else None).
+
+        When a worker dies, every job that was in flight with it is a suspect (a process
+        pool cannot tell which job killed it): each is rerun, up to ``retries`` times, *alone*
+        on a fresh worker, so that a job that kills its worker again is identified and
+        yields :class:`WorkerDiedError` while the rest of the batch completes normally."""
+        jobs = list(jobs)
+        attempts = [0] * len(jobs)
+        futures = {self.submit(fn, job): i for i, job in enumerate(jobs)}
+        suspects: list[tuple[int, BaseException]] = []
+        while futures or suspects:
+            if not futures:  # the batch is drained: rerun suspects one at a time
+                self._after_death()
+                i, exc = suspects.pop(0)
+                if attempts[i] >= self.retries:
+                    tries = attempts[i] + 1
+                    yield i, None, WorkerDiedError(
+                        f"worker died {tries} time{'s' if tries > 1 else ''} running this job "
+                        f"({type(exc).__name__}: {exc}); retries={self.retries}")
+                    continue
+                attempts[i] += 1
+                futures[self.submit(fn, jobs[i])] = i
+            done, _ = cf.wait(futures, return_when=cf.FIRST_COMPLETED)
+            for fut in done:
+                i = futures.pop(fut)
+                try:
+                    result = fut.result()
+                except Exception as exc:  # noqa: BLE001 - the caller records it
+                    if self._worker_died(exc):
+                        suspects.append((i, exc))
+                        continue
+                    yield i, None, exc
+                    continue
+                yield i, result, None
 
     def __enter__(self):
         return self
@@ -104,6 +206,17 @@ class LocalExecutor(_ExecutorBase):
     def submit(self, fn, *args) -> cf.Future:
         return _completed(fn, args)
 
+    def each(self, fn, jobs):
+        """One job at a time, each yielded as soon as it returns (nothing to retry: a dead
+        worker here is a dead driver)."""
+        for i, job in enumerate(jobs):
+            try:
+                result = fn(job)
+            except Exception as exc:  # noqa: BLE001 - the caller records it
+                yield i, None, exc
+                continue
+            yield i, result, None
+
     def shutdown(self) -> None:
         """Nothing to release."""
 
@@ -115,6 +228,8 @@ class ProcessExecutor(_ExecutorBase):
     workers: int = param(2, help="number of worker processes", validator=in_range(1))
     threads: int | None = param(
         None, help="torch threads per worker; default: CPUs // workers (at least 1)", validator=in_range(1))
+    retries: int = param(1, help="times a candidate whose worker died is rerun on a fresh worker",
+                         validator=in_range(0))
     _pool: cf.ProcessPoolExecutor | None = attrs.field(default=None, init=False, repr=False)
 
     @property
@@ -127,11 +242,22 @@ class ProcessExecutor(_ExecutorBase):
 
     def _get_pool(self) -> cf.ProcessPoolExecutor:
         if self._pool is None:
+            # workers are started by the thread that submits; the parent-death signal is
+            # tied to that thread, so it is only safe when that is the main thread
+            main = threading.current_thread() is threading.main_thread()
             self._pool = cf.ProcessPoolExecutor(
                 max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker, initargs=(self.threads_per_worker,),
+                initializer=_init_worker, initargs=(self.threads_per_worker, os.getpid(), main),
             )
         return self._pool
+
+    def _worker_died(self, exc: BaseException) -> bool:
+        return isinstance(exc, BrokenProcessPool)
+
+    def _after_death(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
 
     def submit(self, fn, *args) -> cf.Future:
         """Queue a job; a pool broken by a worker that died (crash, OOM kill) is replaced,
@@ -158,10 +284,37 @@ def _import_ray():
     return ray
 
 
-def _ray_job(fn, threads, *args):
-    """Body of every Ray task: limit torch threads to the task's CPUs, then run ``fn``."""
+def _ray_job(fn, threads, driver, *args):
+    """Body of every Ray task: limit torch threads to the task's CPUs, then run ``fn``.
+
+    ``driver`` is ``(hostname, pid)`` of the driver when it started Ray on this machine:
+    the worker then exits when that process is gone (Ray's own cleanup of a dead
+    driver's workers can take much longer)."""
+    if driver is not None and driver[0] == socket.gethostname():
+        _watch_driver(driver[1])
     limit_threads(threads)
     return fn(*args)
+
+
+_WATCHED: set[int] = set()
+
+
+def _watch_driver(pid: int, interval: float = 0.5) -> None:
+    if pid in _WATCHED:
+        return
+    _WATCHED.add(pid)
+
+    def watch():
+        while True:
+            time.sleep(interval)
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:
+                pass
+
+    threading.Thread(target=watch, daemon=True, name="nascore-driver-watch").start()
 
 
 @attrs.define
@@ -180,6 +333,8 @@ class RayExecutor(_ExecutorBase):
     num_cpus: float = param(1.0, help="CPUs reserved per candidate", validator=in_range(0))
     num_gpus: float = param(0.0, help="GPUs reserved per candidate (fractions share a GPU)", validator=in_range(0))
     runtime_env: dict | None = param(None, help="Ray runtime_env (pip, env_vars, working_dir, ...)")
+    retries: int = param(1, help="times a candidate whose worker or node died is rerun (Ray's task retries)",
+                         validator=in_range(0))
     _started: bool = attrs.field(default=False, init=False, repr=False)
     _remote: object = attrs.field(default=None, init=False, repr=False)
 
@@ -210,8 +365,15 @@ class RayExecutor(_ExecutorBase):
     def submit(self, fn, *args) -> cf.Future:
         self._ray()
         threads = max(1, int(self.num_cpus))
-        ref = self._remote.options(num_cpus=self.num_cpus, num_gpus=self.num_gpus).remote(fn, threads, *args)
+        driver = (socket.gethostname(), os.getpid()) if self._started and self.address is None else None
+        ref = self._remote.options(num_cpus=self.num_cpus, num_gpus=self.num_gpus,
+                                   max_retries=self.retries).remote(fn, threads, driver, *args)
         return ref.future()
+
+    def _worker_died(self, exc: BaseException) -> bool:
+        # Ray already retried the task ``retries`` times on system failures; a failure
+        # that still surfaces as a dead worker or node is final (``each`` would double it)
+        return False
 
     def shutdown(self) -> None:
         """Stop Ray if this executor started it; a shared instance is left running."""

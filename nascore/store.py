@@ -82,6 +82,49 @@ def _dumps(value) -> str:
         raise RunStoreError(f"cannot store {value!r:.80} as JSON: {exc}") from None
 
 
+def damaged_message(path: Path, what: str) -> str:
+    return (f"{path} is damaged ({what}); nascore will not take it for an empty run: "
+            f"restore it from a backup, or move {path.parent} aside and start a new run")
+
+
+def check_intact(path: Path) -> None:
+    """Refuse a store file that cannot be a run's: empty, not SQLite, or failing SQLite's
+    ``quick_check`` (a truncated or overwritten file).  Raises :class:`RunStoreError`."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as f:
+            head = f.read(16)
+    except OSError as exc:
+        raise RunStoreError(f"cannot read {path}: {exc.strerror or exc}") from None
+    wal = path.with_name(path.name + "-wal")
+    if size == 0 and not (wal.exists() and wal.stat().st_size > 0):
+        raise RunStoreError(damaged_message(path, "the file is empty"))
+    if size and head != b"SQLite format 3\x00":
+        raise RunStoreError(damaged_message(path, "not an SQLite database"))
+    try:
+        # without a WAL file no writer is active: open immutable, so that the check
+        # creates no -wal/-shm next to a file it may refuse
+        flags = "mode=ro" if wal.exists() else "mode=ro&immutable=1"
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?{flags}", uri=True)
+        try:
+            verdict = db.execute("PRAGMA quick_check").fetchone()[0]
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            created = "meta" in tables and db.execute("SELECT 1 FROM meta WHERE key='created'").fetchone()
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as exc:
+        raise RunStoreError(damaged_message(path, str(exc))) from None
+    if verdict != "ok":
+        raise RunStoreError(damaged_message(path, f"integrity check: {verdict}"))
+    # a file SQLite opens but without the run's tables is not an empty run but a damaged one
+    missing = sorted({"meta", "evaluations", "events"} - tables)
+    if missing:
+        raise RunStoreError(damaged_message(path, f"table {', '.join(missing)} missing"))
+    if not created:
+        raise RunStoreError(damaged_message(path, "its creation record is missing"))
+
+
 class _DirLock:
     """Exclusive ``flock`` on ``run_dir/.lock`` holding ``pid@host`` of the holder."""
 
@@ -133,14 +176,24 @@ class RunStore:
         self.readonly = readonly
         self._lock = None
         self._mutex = threading.RLock()
-        if not self.path.exists() and (readonly or not create):
+        existed = self.path.exists()
+        if not existed and (readonly or not create):
             raise RunStoreError(f"no run store at {self.path}; is {self.run_dir} a run directory?")
+        if existed:
+            check_intact(self.path)
         if not readonly:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            self._lock = _DirLock(self.run_dir)
+            try:
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+                self._lock = _DirLock(self.run_dir)
+            except OSError as exc:
+                raise RunStoreError(f"cannot write the run directory {self.run_dir}: "
+                                    f"{exc.strerror or exc}; choose another --out") from None
         try:
             self._db = self._connect()
         except BaseException:
+            if getattr(self, "_db", None) is not None:
+                self._db.close()
+                self._db = None
             self._release_lock()
             raise
 
