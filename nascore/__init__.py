@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Architecture", "Choice", "Float", "Int", "SearchSpace", "NascoreError",
-    "hookimpl", "lazy", "param", "create", "components", "run", "__version__",
+    "hookimpl", "lazy", "param", "create", "components", "run", "run_study", "Study", "__version__",
 ]
 
 
@@ -38,3 +38,19 @@ def run(config, out=None, resume: bool = False, **kwargs):
     from .pipeline import run_pipeline
 
     return run_pipeline(config, out=out, resume=resume, **kwargs)
+
+
+def run_study(arms, seeds, out, **kwargs):
+    """Run (or resume) a paired multi-seed study; returns ``study.json``'s content
+    (see :mod:`nascore.study`)."""
+    from .study import run_study as _run_study
+
+    return _run_study(arms, seeds, out, **kwargs)
+
+
+def __getattr__(name: str):
+    if name == "Study":
+        from .study import Study
+
+        return Study
+    raise AttributeError(f"module 'nascore' has no attribute {name!r}")

@@ -43,6 +43,12 @@ _LAZY = {
     "Trainer": "nascore.training",
     "cutout": "nascore.training",
     "DartsSpace": "nascore.spaces.darts",
+    "run_study": "nascore.study",
+    "Study": "nascore.study",
+    "Arm": "nascore.study",
+    "summarize": "nascore.evidence",
+    "paired": "nascore.evidence",
+    "provenance": "nascore.evidence",
 }
 
 

@@ -42,7 +42,9 @@ def cli():
 @click.option("--resume", type=click.Path(file_okay=False), help="resume the run in this directory")
 @click.option("--quiet", is_flag=True, help="no progress or log lines")
 @click.option("--json", "as_json", is_flag=True, help="JSON log lines on stderr and the result summary on stdout")
-def run(config, sets, out, resume, quiet, as_json):
+@click.option("--report/--no-report", "report", default=None,
+              help="write report.html with plots (default: the config's report key, else yes)")
+def run(config, sets, out, resume, quiet, as_json, report):
     """Run the pipeline described by CONFIG (a TOML file), or resume one."""
     from .pipeline import run_pipeline
 
@@ -50,8 +52,13 @@ def run(config, sets, out, resume, quiet, as_json):
         raise click.UsageError("give either CONFIG or --resume DIR, not both")
     if not resume and not config:
         raise click.UsageError("missing CONFIG (or --resume DIR)")
+    if report is None:  # the CLI writes the report unless the config or --no-report says not to
+        from . import config as cfg
+
+        loaded = cfg.load(Path(resume) / "config.toml") if resume else cfg.apply_overrides(cfg.load(config), sets)
+        report = bool(loaded.get("report", True))
     result = run_pipeline(config, out=resume or out, resume=bool(resume), sets=sets,
-                          quiet=quiet, json_logs=as_json)
+                          quiet=quiet, json_logs=as_json, report=report)
     out_dir = result.get("config", {}).get("name")
     summary = _summary(result)
     if as_json:
@@ -111,7 +118,8 @@ def plugins(as_json):
     if as_json:
         _echo_json({
             "plugins": [{"name": p.name, "distribution": p.distribution, "version": p.version,
-                         "hooks": list(p.hooks), "builtin": p.builtin} for p in infos],
+                         "hooks": list(p.hooks), "builtin": p.builtin,
+                         "registered": [{"kind": k, "name": n} for k, n in p.registered]} for p in infos],
             "failed": [{"name": f.name, "distribution": f.distribution, "error": f.error} for f in fails],
         })
         return
@@ -243,15 +251,69 @@ def compare(targets, plot, as_json, out):
     _table_console().print(table)
 
 
-def _add_plugin_commands() -> None:
-    from .plugins import _fail, get_plugin_manager
+@cli.command()
+@click.argument("config", type=click.Path(dir_okay=False), required=False)
+@click.option("--arm", "arms", multiple=True, required=True, metavar="ARM",
+              help="NAME=CONFIG.toml[,key=value...] or, with CONFIG, NAME:key=value,... (repeat per arm)")
+@click.option("--seeds", default="5", show_default=True, metavar="K|S1,S2,...",
+              help="number of seeds (SEED0..SEED0+K-1) or an explicit comma-separated list")
+@click.option("--seed0", default=0, show_default=True, help="first study seed when --seeds is a count")
+@click.option("--reference", help="arm every other arm is compared against (default: the first)")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="override applied to every arm")
+@click.option("--out", type=click.Path(file_okay=False), required=True,
+              help="study directory (run the same command again to resume)")
+@click.option("--quiet", is_flag=True, help="no progress lines from the runs")
+@click.option("--json", "as_json", is_flag=True, help="print study.json instead of the table")
+def study(config, arms, seeds, seed0, reference, sets, out, quiet, as_json):
+    """Run ARMs x seeds paired by seed; mean ± standard error per arm, paired z and
+    Wilcoxon p against the reference arm (OUT/study.json, OUT/best_so_far.png).
 
-    pm = get_plugin_manager()
-    for impl in pm.hook.register_commands.get_hookimpls():
-        try:
-            impl.function(cli=cli)
-        except Exception as exc:  # noqa: BLE001 - a broken plugin must not take the CLI down
-            _fail(pm.get_name(impl.plugin), None, exc)
+    Each arm-seed pair is a run directory OUT/ARM/seed-S whose run seed is S."""
+    import shlex
+
+    from .errors import ConfigError
+    from .study import parse_arm, run_study
+
+    try:
+        seed_arg = int(seeds) if "," not in seeds else [int(s) for s in seeds.split(",") if s.strip()]
+    except ValueError:
+        raise ConfigError(f"--seeds expects a count or a comma-separated list of integers, got {seeds!r}") from None
+    parsed = [parse_arm(a, config) for a in arms]
+    command = " ".join(shlex.quote(a) for a in ["nascore", *sys.argv[1:]])
+    data = run_study(parsed, seed_arg, Path(out), reference=reference, sets=sets, seed0=seed0,
+                     quiet=quiet, command=command)
+    if as_json:
+        _echo_json(data)
+        return
+    from rich.table import Table
+
+    table = Table(title=f"nascore study {out}: {len(data['provenance']['seeds'])} seeds, mean ± se")
+    table.add_column("arm")
+    shown = [m for m in ("valid_accuracy", "test_accuracy", "final_test_accuracy", "params", "wall_seconds")
+             if m in data["metrics"]]
+    for m in shown:
+        table.add_column(m)
+    for a in data["runs"]:
+        cells = []
+        for m in shown:
+            s = data["metrics"][m][a]
+            cells.append(f"{_fmt(s['mean'])} ± {_fmt(s['se'])}")
+        table.add_row(a, *cells)
+    _table_console().print(table)
+    ctable = Table(title=f"paired against {data['reference']}")
+    for col in ("arm", "metric", "n", "diff", "se", "z", "wilcoxon p"):
+        ctable.add_column(col)
+    for c in data["comparisons"]:
+        ctable.add_row(c["arm"], c["metric"], str(c["n"]), _fmt(c["diff_mean"]), _fmt(c["diff_se"]),
+                       _fmt(c["z"]), _fmt(c["p_value"]))
+    _table_console().print(ctable)
+    click.echo(f"study directory: {out}")
+
+
+def _add_plugin_commands() -> None:
+    from .plugins import add_commands
+
+    add_commands(cli)  # through pluggy, one plugin at a time: a broken one is reported, not fatal
 
 
 def main(argv=None) -> None:

@@ -1,0 +1,97 @@
+"""What every benchmark script shares: where results go and the result shape.
+
+Every file in ``benchmarks/results/`` has a top-level ``provenance`` (commit, dirty flag,
+exact command, settings, seeds, tuned_on; :func:`nascore.evidence.provenance`) and, where
+it compares, ``arms: {name: {n, mean, se}}`` and ``comparisons: [{arm, against, metric, n,
+diff_mean, diff_se, z, p_value}]``. A script writes one invocation's results: it never
+merges rows from earlier invocations.
+
+``NASCORE_BENCH_RESULTS`` redirects the results folder (``make bench-check`` writes the
+quick reruns to a temporary folder this way).
+
+Each script declares how ``bench_check.py`` compares its quick rerun with the committed
+``*_quick.json`` in a module-level ``CHECK`` dict (see :data:`DEFAULT_CHECK`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+#: how bench_check compares a quick rerun with the committed file, unless a script says
+#: otherwise: keys matching ``ignore`` (fnmatch on the dotted path) are not compared
+#: (timings, machine load, paths); numbers match within ``atol``/``rtol`` (0: equal) unless
+#: a ``bands`` pattern gives the path its own absolute band.
+DEFAULT_CHECK = {
+    "ignore": ["provenance.commit", "provenance.dirty", "provenance.dirty_files", "provenance.command",
+               "*seconds*", "*_s", "*wall*", "*time*", "*_ms", "*per_s*", "*speed*", "*load*", "*.run_dir",
+               "*throughput*", "*ratio*", "*overhead*", "*latency*", "*png*", "*path*", "machine*", "*.machine*"],
+    "atol": 0.0,
+    "rtol": 1e-9,
+    "bands": {},
+}
+
+
+def results_dir() -> Path:
+    d = Path(os.environ.get("NASCORE_BENCH_RESULTS") or HERE / "results")
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def result_path(name: str, quick: bool = False) -> Path:
+    """``results_dir()/<name>.json`` (``<name>_quick.json`` for ``--quick``)."""
+    return results_dir() / f"{name}{'_quick' if quick else ''}.json"
+
+
+def command() -> str:
+    """The exact command of this process, relative to the repository root."""
+    argv = list(sys.argv)
+    try:
+        argv[0] = str(Path(argv[0]).resolve().relative_to(HERE.parent))
+    except ValueError:
+        pass
+    return " ".join(shlex.quote(a) for a in ["python", *argv])
+
+
+def write_result(name: str, data: dict, *, quick: bool, settings: dict, seeds, tuned_on=None,
+                 path: Path | None = None) -> Path:
+    """Write ``data`` with a ``provenance`` record in front; returns the path."""
+    from nascore.evidence import provenance
+
+    out = {"provenance": provenance(command(), settings=settings, seeds=seeds, tuned_on=tuned_on,
+                                    root=HERE.parent)}
+    out.update({k: v for k, v in data.items() if k != "provenance"})
+    path = path or result_path(name, quick)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=1, default=_jsonable) + "\n")
+    print(f"wrote {path}")
+    return path
+
+
+def _jsonable(v):
+    try:
+        import numpy as np
+
+        if isinstance(v, np.generic):
+            return v.item()
+        if isinstance(v, np.ndarray):
+            return v.tolist()
+    except ImportError:
+        pass
+    if isinstance(v, Path):
+        return str(v)
+    return str(v)
+
+
+def work_dir(name: str) -> Path:
+    """A scratch folder for run directories (never committed): ``$NASCORE_BENCH_WORK`` or
+    /tmp/nascore-bench/<name>."""
+    base = Path(os.environ.get("NASCORE_BENCH_WORK") or Path(os.environ.get("TMPDIR", "/tmp")) / "nascore-bench")
+    d = base / name
+    d.mkdir(parents=True, exist_ok=True)
+    return d
