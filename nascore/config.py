@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, did_you_mean
+from .params import NONE
 
 #: top-level scalar keys and their defaults
 RUN_KEYS: dict[str, Any] = {
@@ -207,11 +208,10 @@ def resolve(config: dict) -> dict:
 
 
 def _plain(params: dict) -> dict:
-    """Drop None values (TOML has no null) and make values JSON/TOML friendly."""
+    """Make values JSON/TOML friendly; None stays (``dumps`` writes it as ``"none"``, so a
+    parameter set to none keeps that value through config.toml and a resume)."""
     out = {}
     for k, v in params.items():
-        if v is None:
-            continue
         if isinstance(v, tuple):
             v = list(v)
         out[k] = v
@@ -246,7 +246,8 @@ def _toml_key(k: str) -> str:
 
 
 def dumps(config: dict) -> str:
-    """Write a config dict (scalars, tables, lists of tables) as TOML."""
+    """Write a config dict (scalars, tables, lists of tables) as TOML; a component
+    parameter that is None is written as the string ``"none"`` (:data:`nascore.params.NONE`)."""
     lines = []
     for k, v in config.items():
         if not isinstance(v, dict) and not (isinstance(v, list) and v and all(isinstance(x, dict) for x in v)):
@@ -255,9 +256,9 @@ def dumps(config: dict) -> str:
     for k, v in config.items():
         if isinstance(v, dict):
             lines.append(f"\n[{_toml_key(k)}]")
-            lines += [f"{_toml_key(a)} = {_toml_value(b)}" for a, b in v.items() if b is not None]
+            lines += [f"{_toml_key(a)} = {_toml_value(NONE if b is None else b)}" for a, b in v.items()]
         elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
             for item in v:
                 lines.append(f"\n[[{_toml_key(k)}]]")
-                lines += [f"{_toml_key(a)} = {_toml_value(b)}" for a, b in item.items() if b is not None]
+                lines += [f"{_toml_key(a)} = {_toml_value(NONE if b is None else b)}" for a, b in item.items()]
     return "\n".join(lines) + "\n"

@@ -20,6 +20,10 @@ from .errors import ConfigError, did_you_mean
 
 _MISSING = attrs.NOTHING
 
+#: how "no value" is written in TOML (which has no null): ``grad_clip = "none"``.  Accepted
+#: by every parameter that may be None, and what ``config.toml`` holds for one that is.
+NONE = "none"
+
 
 def param(default=_MISSING, *, help: str, validator=None, converter=None, factory=None):
     """An attrs field that is a component parameter with a one-line ``help``."""
@@ -66,6 +70,41 @@ def one_of(*options):
             )
 
     return check
+
+
+class _FitTime:
+    """An attrs validator that does nothing when the instance is built or a field is set,
+    and runs in :func:`validate_params` (see :func:`fit_time_validators`)."""
+
+    def __init__(self, check):
+        self.check = check
+
+    def __call__(self, inst, attribute, value):
+        pass
+
+
+def fit_time_validators(cls, fields):
+    """attrs ``field_transformer`` for scikit-learn estimators: the constructor and
+    ``set_params`` only store parameters (scikit-learn's rule, which
+    ``check_estimator`` enforces), so each field's validator is deferred to
+    :func:`validate_params`, which ``fit`` calls and :func:`build_component` calls
+    right after building the component (a bad config value is still refused up front)."""
+    return [f.evolve(validator=_FitTime(f.validator)) if f.validator is not None else f for f in fields]
+
+
+def validate_params(component, what: str | None = None) -> None:
+    """Run the deferred (:func:`fit_time_validators`) validators of ``component``;
+    raises :class:`~nascore.errors.ConfigError` naming ``what`` (default: the class)."""
+    if not attrs.has(type(component)):
+        return
+    for f in attrs.fields(type(component)):
+        if isinstance(f.validator, _FitTime):
+            try:
+                f.validator.check(component, f, getattr(component, f.name))
+            except (ValueError, TypeError) as exc:
+                if isinstance(exc, ConfigError):
+                    raise
+                raise ConfigError(f"{what or type(component).__name__}: {exc}") from None
 
 
 class lazy:
@@ -159,7 +198,7 @@ def _coerce(value, tp, where: str):
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
+        if type(None) in args and (value is None or value == NONE):
             return None
         errors = []
         for arg in args:
@@ -209,6 +248,10 @@ def _coerce(value, tp, where: str):
     return value
 
 
+def _is_none(value) -> bool:
+    return value is None or value == NONE
+
+
 def build_component(factory, params: dict, *, what: str):
     """Instantiate ``factory`` with validated ``params``; ``what`` names it in errors
     (e.g. "optimizer 'ees'")."""
@@ -230,13 +273,16 @@ def build_component(factory, params: dict, *, what: str):
     missing = [n for n, f in fields.items() if f.default is _MISSING and n not in params]
     if missing:
         raise ConfigError(f"{what} needs parameter {missing[0]!r}")
-    coerced = {k: _coerce(v, fields[k].type, f"{what}: parameter {k!r}") for k, v in params.items()}
+    coerced = {k: None if _is_none(v) and fields[k].default is None
+               else _coerce(v, fields[k].type, f"{what}: parameter {k!r}") for k, v in params.items()}
     try:
-        return factory(**coerced)
+        component = factory(**coerced)
     except (ValueError, TypeError) as exc:
         if isinstance(exc, ConfigError):
             raise
         raise ConfigError(f"{what}: {exc}") from None
+    validate_params(component, what)
+    return component
 
 
 def resolved_params(component) -> dict:

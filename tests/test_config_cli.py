@@ -16,10 +16,13 @@ TOY = {"seed": 1, "budget": 12, "space": {"name": "toy"}, "evaluator": {"name": 
 
 def test_resolve_fills_every_default(toy_plugin):
     r = cfg.resolve(TOY)
-    assert r["optimizer"] == {"name": "regularized-evolution", "population": 6, "sample_size": 3, "batch_size": 1}
+    assert r["optimizer"] == {"name": "regularized-evolution", "population": 6, "sample_size": 3, "batch_size": 1,
+                              "mutation_rate": None}
     assert r["sampler"] == {"name": "random"} and r["executor"]["name"] == "local"
     assert r["space"] == {"name": "toy", "max_layers": 4}
-    assert tomllib.loads(cfg.dumps(r)) == json.loads(json.dumps(r))
+    # None is written as "none" and reads back as None
+    assert tomllib.loads(cfg.dumps(r))["optimizer"]["mutation_rate"] == "none"
+    assert cfg.resolve(tomllib.loads(cfg.dumps(r))) == json.loads(json.dumps(r))
 
 
 def test_overrides_parse_toml_values(toy_plugin):
