@@ -1,67 +1,61 @@
-"""TNAS sampling study on NAS-Bench-201 (Tables 4/5 analog of the TNAS paper, Section 5.3).
+"""TNAS vs regularized evolution vs random search on NAS-Bench-201: a paired study.
 
-Every run is a real pipeline run (``nascore.run``) with the core ``tabular`` evaluator on
-``$NASCORE_DATA/nb201/nb201.csv``: feedback ``<ds>_valid``, reported ``<ds>_test``.
+Every run is a real pipeline run with the core ``tabular`` evaluator on
+``$NASCORE_DATA/nb201/nb201.csv`` (feedback ``<ds>_valid``, reported ``<ds>_test``), made
+by ``nascore.run_study``: three arms x 30 seeds per dataset, paired by seed (every arm of
+study seed ``s`` runs with ``seed = s``), 100 queries each.
 
-* ``tnas eps_inc=E``: optimizer ``random-search`` (asks of ``batch`` architectures) with
-  the ``tnas`` sampler, for each ``eps_inc`` of the paper's Table 4;
-* ``random``: the same optimizer with the ``random`` sampler;
-* ``regularized-evolution``: population 30, tournament 10 (the README's reference).
+* ``tnas``: optimizer ``random-search`` (asks of 10) with the ``tnas`` sampler at its
+  defaults (eps_inc 0.3; 1 VAE block, 30 steps, top 10%);
+* ``regularized-evolution``: population 30, tournament 10 (the reference arm);
+* ``random``: ``random-search`` with the ``random`` sampler.
 
-One protocol, 50 seeds (2000..2049: fresh, disjoint from the seeds 0..49 of the first
-study and 1000..1049 of ``tnas_tune.py``) of 300 queries each, reported per method as
-means over seeds:
+The search's own objective comes first: ``valid_accuracy`` is the best ``<ds>_valid``
+found in 100 queries; ``test_accuracy`` is the ``<ds>_test`` of that best-valid
+architecture (reported, never used to choose). Comparisons are paired over seeds (z and
+the Wilcoxon p); "beats" needs z >= 2 over 30 seeds.
 
-* headline, the first 100 queries of each run: ``test`` of the best-``valid``
-  architecture found, the best ``valid`` itself (the search's own objective) and the share
-  of seeds that found the table's best ``valid``.  Every method is causal, so the first
-  100 queries of a 300-query run are exactly a 100-query run (``prefix_check`` verifies
-  it for TNAS);
-* the Table 4 analog over all 300 queries: the top-k by ``valid`` for k in
-  {10, 50, 100, 300}, the max and the mean of their ``test``.
+Seeds 3000..3029 are fresh: the TNAS defaults were tuned by ``tnas_tune.py`` on CIFAR-10
+valid with seeds 1000..1049 (``tuned_on``); earlier studies used 0..49 and 2000..2049.
+Run directories go to a scratch folder keyed by commit and settings (``--work``);
+``--quick`` (CIFAR-10, 5 seeds) always starts from an empty folder.
 
-The TNAS settings the paper leaves open come from ``tnas_tune.py`` (CIFAR-10 valid only).
-Results are merged into the JSON per (dataset, method), so the study can be run in parts
-(``--datasets``, ``--methods``) and resumed; ``--force`` recomputes (keeping the
-``previous_study`` record).  Parts run in parallel write separate ``--out`` files, which
-``--merge`` folds into the JSON.
+    python benchmarks/tnas_nb201.py [--quick] [--seeds 30] [--datasets cifar10 ...]
 
-    python benchmarks/tnas_nb201.py [--quick] [--seeds 50] [--datasets cifar10 ...]
-    python benchmarks/tnas_nb201.py --datasets cifar100 --methods "tnas eps_inc=0.3" --out part.json --no-prefix-check
-    python benchmarks/tnas_nb201.py --merge part*.json --methods none
-
-Writes ``benchmarks/results/tnas_nb201.json``.
+Writes ``benchmarks/results/tnas_nb201.json`` (``tnas_nb201_quick.json``).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
+from _common import HERE, result_path, work_dir, write_result
 
-HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results" / "tnas_nb201.json"
 DATASETS = ("cifar10", "cifar100", "imagenet16")
-EPS_INC = (0.0, 0.04, 0.05, 0.0625, 0.1, 0.2, 0.5)
-#: the sampler's default eps_inc, chosen by tnas_tune.py on CIFAR-10 valid (the headline row)
-DEFAULT_EPS = 0.3
-TOPK = (10, 50, 100, 300)
-#: protocol -> (seeds, queries): headline from the first 100 queries, Table 4 analog at 300
-PROTOCOLS = {"q300": (50, 300)}
-#: first seed of the study (fresh: 0..49 were the first study's, 1000..1049 tnas_tune.py's)
-SEED0 = 2000
-#: settings the paper leaves open, chosen by tnas_tune.py on CIFAR-10 valid
-TUNED = {"vae_layers": 1, "vae_steps": 30, "top_fraction": 0.1}
+QUERIES = 100
+SEED0 = 3000
+SEEDS = 30
 BATCH = 10
-#: shared/data/README.md, 100 queries, mean over 200 seeds: test of the best-valid architecture
-REFERENCE = {"random": {"cifar10": 93.81, "cifar100": 71.42, "imagenet16": 45.40},
-             "regularized-evolution": {"cifar10": 94.18, "cifar100": 72.87, "imagenet16": 46.21},
-             "best-valid architecture": {"cifar10": 94.37, "cifar100": 73.51, "imagenet16": 46.20}}
-TARGET = {"cifar10": 94.30, "cifar100": 73.30, "imagenet16": 46.40}
+#: the tnas sampler's defaults (plugins/nascore-tnas), chosen by tnas_tune.py
+TNAS = {"eps_inc": 0.3, "vae_layers": 1, "vae_steps": 30, "top_fraction": 0.1}
+TUNED_ON = ("TNAS sampler defaults (eps_inc, vae_layers, vae_steps, top_fraction) chosen by "
+            "benchmarks/tnas_tune.py on cifar10_valid, best valid in 100 queries, seeds 1000..1049 "
+            "(second pass; first pass 1000..1019); regularized evolution's population 30 / tournament 10 "
+            "are the NB-201 README reference, not tuned here")
+REFERENCE_ARM = "regularized-evolution"
+#: shared/data/README.md, 100 queries, mean over 200 seeds: best valid / test of best valid
+README_REFERENCE = {"random": {"cifar10": [91.06, 93.81], "cifar100": [71.44, 71.42], "imagenet16": [45.34, 45.40]},
+                    "regularized-evolution": {"cifar10": [91.48, 94.18], "cifar100": [72.99, 72.87],
+                                              "imagenet16": [46.25, 46.21]}}
+#: bench_check: tabular runs are deterministic given the seed, so numbers must be equal
+CHECK = {"rtol": 1e-9}
 
 
 def table_path() -> str:
@@ -69,15 +63,12 @@ def table_path() -> str:
     return str(root / "nb201" / "nb201.csv")
 
 
-def methods(eps_values) -> dict:
-    """method name -> (sampler table, optimizer table)."""
-    out = {"random": ({"name": "random"}, {"name": "random-search", "batch_size": BATCH}),
-           "regularized-evolution": ({"name": "random"}, {"name": "regularized-evolution", "population": 30,
-                                                          "sample_size": 10})}
-    for eps in eps_values:
-        out[f"tnas eps_inc={eps:g}"] = ({"name": "tnas", "eps_inc": eps, **TUNED},
-                                        {"name": "random-search", "batch_size": BATCH})
-    return out
+def arms() -> dict:
+    """arm name -> (sampler table, optimizer table)."""
+    return {"tnas": ({"name": "tnas", **TNAS}, {"name": "random-search", "batch_size": BATCH}),
+            "regularized-evolution": ({"name": "random"}, {"name": "regularized-evolution", "population": 30,
+                                                           "sample_size": 10}),
+            "random": ({"name": "random"}, {"name": "random-search", "batch_size": BATCH})}
 
 
 def config(ds: str, sampler: dict, optimizer: dict, seed: int, queries: int) -> dict:
@@ -89,7 +80,8 @@ def config(ds: str, sampler: dict, optimizer: dict, seed: int, queries: int) -> 
 
 
 def one_run(args) -> dict:
-    """One seed of one method: the queried (valid, test) pairs in query order."""
+    """One seed of one method without a run directory: the queried (valid, test) pairs
+    in query order (``tnas_tune.py`` uses it)."""
     ds, sampler, optimizer, seed, queries = args
     import torch
 
@@ -111,104 +103,99 @@ def table_best_valid(ds: str) -> float:
         return max(float(r[f"{ds}_valid"]) for r in csv.DictReader(f))
 
 
-def summarize(runs: list[dict], headline: int, best_in_table: float) -> dict:
-    """Headline (first ``headline`` queries) and top-k statistics, mean over seeds."""
-    best_valid, best_test, top = [], [], {k: {"max": [], "mean": []} for k in TOPK}
-    for r in runs:
-        v, t = np.array(r["valid"]), np.array(r["test"])
-        i = int(np.argmax(v[:headline]))
-        best_valid.append(v[i])
-        best_test.append(t[i])
-        order = np.argsort(-v, kind="stable")
-        for k in TOPK:
-            if len(v) >= k:
-                top[k]["max"].append(float(t[order[:k]].max()))
-                top[k]["mean"].append(float(t[order[:k]].mean()))
-    stat = lambda x: {"mean": float(np.mean(x)), "std": float(np.std(x)),  # noqa: E731
-                      "se": float(np.std(x) / np.sqrt(len(x)))}
-    return {"seeds": len(runs), f"best_valid_at_{headline}": stat(best_valid),
-            f"test_of_best_valid_at_{headline}": stat(best_test),
-            "found_best_valid_share": float(np.mean(np.array(best_valid) >= best_in_table - 1e-9)),
-            "topk_test": {str(k): {"max": float(np.mean(d["max"])), "mean": float(np.mean(d["mean"]))}
-                          for k, d in top.items() if d["max"]},
-            "seconds_per_run": float(np.mean([r["seconds"] for r in runs])),
-            "per_seed": {"best_valid": [float(x) for x in best_valid], "test": [float(x) for x in best_test]}}
+def _key(settings: dict) -> str:
+    from nascore.evidence import provenance
+
+    commit = provenance("", root=HERE.parent)["commit"] or "nocommit"
+    h = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
+    return f"{commit[:12]}-{h}"
 
 
-def check_prefix(ds: str, queries: int) -> dict:
-    """The first 100 queries of a ``queries``-query TNAS run equal a 100-query run."""
-    sampler, optimizer = methods([DEFAULT_EPS])[f"tnas eps_inc={DEFAULT_EPS:g}"]
-    long = one_run((ds, sampler, optimizer, SEED0, queries))
-    short = one_run((ds, sampler, optimizer, SEED0, 100))
-    return {"dataset": ds, "eps_inc": DEFAULT_EPS, "seed": SEED0,
-            "equal": long["valid"][:100] == short["valid"] and long["test"][:100] == short["test"]}
+def study_dataset(ds: str, seeds: list[int], root: Path) -> dict:
+    import torch
+
+    from nascore.evidence import paired
+    from nascore.study import Arm, Study
+
+    torch.set_num_threads(1)
+    arm_list = [Arm(name, config(ds, s, o, 0, QUERIES)) for name, (s, o) in arms().items()]
+    st = Study(arm_list, seeds, root / ds, reference=REFERENCE_ARM, quiet=True)
+    t = time.perf_counter()
+    data = st.run()
+    best = table_best_valid(ds)
+    valid = {a: [data["runs"][a][str(s)]["valid_accuracy"] for s in seeds] for a in data["runs"]}
+    test = {a: [data["runs"][a][str(s)]["test_accuracy"] for s in seeds] for a in data["runs"]}
+    extra = [{"arm": "tnas", "against": "random", "metric": m, **paired(v["tnas"], v["random"])}
+             for m, v in (("valid_accuracy", valid), ("test_accuracy", test))]
+    return {"metrics": {m: data["metrics"][m] for m in ("valid_accuracy", "test_accuracy")},
+            "comparisons": [c for c in data["comparisons"] if c["metric"] in ("valid_accuracy", "test_accuracy")]
+            + extra,
+            "found_best_valid_share": {a: sum(v >= best - 1e-9 for v in vs) / len(vs) for a, vs in valid.items()},
+            "curves": {a: {"mean": c["mean"][9::10], "se": c["se"][9::10]} for a, c in data["curves"].items()},
+            "per_seed": {"valid_accuracy": valid, "test_accuracy": test},
+            "seconds": time.perf_counter() - t}
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="3 seeds, 100 queries, CIFAR-10, default eps_inc only")
-    ap.add_argument("--protocols", nargs="*", default=list(PROTOCOLS), choices=list(PROTOCOLS))
-    ap.add_argument("--seeds", type=int, help="override the seeds of every protocol")
+    ap.add_argument("--quick", action="store_true", help="CIFAR-10 only, 5 seeds")
+    ap.add_argument("--seeds", type=int, default=SEEDS)
     ap.add_argument("--datasets", nargs="*", default=list(DATASETS), choices=DATASETS)
-    ap.add_argument("--methods", nargs="*", help="subset of method names (default: all)")
-    ap.add_argument("--workers", type=int, default=1, help="processes (the machine is shared: keep it small)")
-    ap.add_argument("--force", action="store_true", help="recompute methods already in the JSON")
-    ap.add_argument("--no-prefix-check", action="store_true", help="skip prefix_check (for runs in parts)")
-    ap.add_argument("--merge", nargs="*", type=Path, default=[],
-                    help="JSON files of runs in parts (--out): their results are merged into --out first")
-    ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--work", type=Path, help="folder for the run directories (default: scratch, keyed by "
+                                                "commit and settings, so a killed study resumes)")
     args = ap.parse_args(argv)
-    eps_values = (DEFAULT_EPS,) if args.quick else tuple(sorted(set(EPS_INC) | {DEFAULT_EPS}))
-    protocols = {"q300": (3, 100)} if args.quick else {p: PROTOCOLS[p] for p in args.protocols}
-    datasets = ["cifar10"] if args.quick else args.datasets
-    out = args.out if not args.quick else args.out.with_name(args.out.stem + "_quick.json")
-    old = json.loads(out.read_text()) if out.exists() else {}
-    # with --force everything is recomputed except the record of earlier studies
-    data = old if not args.force else {k: v for k, v in old.items() if k.startswith("previous")}
-    data.update({"protocol": {"protocols": {p: {"seeds": s, "queries": q, "first_seed": SEED0}
-                                            for p, (s, q) in PROTOCOLS.items()},
-                              "headline_queries": 100, "batch": BATCH, "tuned": TUNED, "topk": list(TOPK),
-                              "regularized_evolution": {"population": 30, "sample_size": 10}},
-                 "reference_test_at_100": REFERENCE, "target_test_at_100": TARGET})
-    for part in args.merge:
-        other = json.loads(part.read_text())
-        for proto, by_ds in other.get("results", {}).items():
-            for ds, rows in by_ds.items():
-                data.setdefault("results", {}).setdefault(proto, {}).setdefault(ds, {}).update(rows)
-        if "prefix_check" in other and "prefix_check" not in data:
-            data["prefix_check"] = other["prefix_check"]
-    pool = None
-    if args.workers > 1:
-        import multiprocessing as mp
+    from nascore.evidence import verdict
 
-        pool = mp.get_context("spawn").Pool(args.workers)
-    for proto, (seeds, queries) in protocols.items():
-        seeds = args.seeds or seeds
-        results = data.setdefault("results", {}).setdefault(proto, {})
+    datasets = ["cifar10"] if args.quick else args.datasets
+    seeds = list(range(SEED0, SEED0 + (5 if args.quick else args.seeds)))
+    settings = {"datasets": datasets, "queries": QUERIES, "arms": {a: {"sampler": s, "optimizer": o}
+                                                                   for a, (s, o) in arms().items()},
+                "reference_arm": REFERENCE_ARM, "seed_rule": "run seed = study seed, same for every arm",
+                "objective": "valid_accuracy = best <ds>_valid in the queries; test_accuracy = its <ds>_test"}
+    tmp = None
+    if args.quick:
+        tmp = root = Path(tempfile.mkdtemp(prefix="tnas_nb201_quick-"))
+    else:
+        root = args.work or work_dir("tnas_nb201") / _key({"settings": settings, "seeds": seeds})
+    per_ds = {}
+    try:
         for ds in datasets:
-            for name, (sampler, optimizer) in methods(eps_values).items():
-                if args.methods and name not in args.methods:
-                    continue
-                done = results.get(ds, {}).get(name)
-                if done and done["seeds"] >= seeds and not args.force:
-                    continue
-                jobs = [(ds, sampler, optimizer, SEED0 + s, queries) for s in range(seeds)]
-                t = time.perf_counter()
-                runs = pool.map(one_run, jobs) if pool else [one_run(j) for j in jobs]
-                row = results.setdefault(ds, {})[name] = summarize(runs, 100, table_best_valid(ds))
-                row["wall_seconds"] = time.perf_counter() - t
-                print(f"{proto} {ds:10s} {name:24s} valid@100 {row['best_valid_at_100']['mean']:.3f} "
-                      f"test@100 {row['test_of_best_valid_at_100']['mean']:.3f} ({row['wall_seconds']:.0f}s)",
-                      flush=True)
-                out.parent.mkdir(parents=True, exist_ok=True)
-                out.write_text(json.dumps(data, indent=1))
-    if pool:
-        pool.close()
-    if not args.quick and not args.no_prefix_check and "q300" in protocols and "prefix_check" not in data:
-        data["prefix_check"] = check_prefix("cifar10", PROTOCOLS["q300"][1])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(data, indent=1))
-    print(f"wrote {out}")
+            per_ds[ds] = study_dataset(ds, seeds, root)
+            m = per_ds[ds]["metrics"]
+            print(ds, {a: f"valid {m['valid_accuracy'][a]['mean']:.3f} test {m['test_accuracy'][a]['mean']:.3f}"
+                       for a in m["valid_accuracy"]}, flush=True)
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    arms_out = {f"{ds}/{a}": s for ds, r in per_ds.items() for a, s in r["metrics"]["valid_accuracy"].items()}
+    metrics = {m: {f"{ds}/{a}": s for ds, r in per_ds.items() for a, s in r["metrics"][m].items()}
+               for m in ("valid_accuracy", "test_accuracy")}
+    comparisons = [{**c, "arm": f"{ds}/{c['arm']}", "against": f"{ds}/{c['against']}"}
+                   for ds, r in per_ds.items() for c in r["comparisons"]]
+    summary = [{"dataset": ds, "arm": a, "seeds": len(seeds),
+                "best valid (mean ± se)": f"{r['metrics']['valid_accuracy'][a]['mean']:.3f} ± "
+                                          f"{r['metrics']['valid_accuracy'][a]['se']:.3f}",
+                "test of best valid (mean ± se)": f"{r['metrics']['test_accuracy'][a]['mean']:.3f} ± "
+                                                  f"{r['metrics']['test_accuracy'][a]['se']:.3f}",
+                "found table's best valid": r["found_best_valid_share"][a]}
+               for ds, r in per_ds.items() for a in r["metrics"]["valid_accuracy"]]
+    verdicts = [{"arm": c["arm"], "against": c["against"], "metric": c["metric"],
+                 "diff": round(c["diff_mean"], 4), "z": None if c["z"] is None else round(c["z"], 2),
+                 "wilcoxon p": c["p_value"], "verdict": verdict(c, min_n=30)} for c in comparisons]
+    data = {"title": "TNAS vs regularized evolution vs random search on NAS-Bench-201 (paired, 100 queries)",
+            "description": (f"{len(seeds)} seeds ({seeds[0]}..{seeds[-1]}) x {QUERIES} table queries per arm and "
+                            "dataset, paired by seed; valid_accuracy = best <ds>_valid found (the search's "
+                            "objective, compared first), test_accuracy = <ds>_test of that architecture. A "
+                            "verdict 'beats' needs z >= 2 over >= 30 seeds, else 'tie'."
+                            + (" Quick mode: CIFAR-10, 5 seeds: a regeneration check, not evidence." if args.quick
+                               else "")),
+            "arms": arms_out, "metrics": metrics, "comparisons": comparisons, "summary": summary,
+            "verdicts": verdicts,
+            "readme_reference_100q_200seeds": README_REFERENCE,
+            "curves_every_10": {ds: r["curves"] for ds, r in per_ds.items()},
+            "per_seed": {ds: r["per_seed"] for ds, r in per_ds.items()},
+            "seconds": {ds: r["seconds"] for ds, r in per_ds.items()}}
+    write_result("tnas_nb201", data, quick=args.quick, settings=settings, seeds=seeds, tuned_on=TUNED_ON)
     return 0
 
 
