@@ -14,6 +14,12 @@ Preprocessing, the same for every dataset of a kind:
   the original shape) -- STEERAGE's FFNN reads ``digits`` as 64 features that way;
 * tabular features are standardized with train statistics only.
 
+Data that does not fit: ``imagefolder`` and the torchvision datasets give
+:class:`StreamSplit` splits -- labels in memory, images read batch by batch through a
+torch DataLoader (``workers`` processes, pinned memory on CUDA) and normalized the same
+way -- when the float32 pixels of the kept rows exceed ``stream_above_mb`` or when
+``stream=true``.  Small data stays in memory (the default, and the fast path).
+
 Splits are stratified and depend only on ``seed``.  Raw pixels stay ``uint8`` (numpy)
 until the splits and subsets are chosen, so only the rows a task keeps become float32.
 Heavy libraries (torch, torchvision, scikit-learn) are imported by ``load()``, never at
@@ -59,6 +65,124 @@ class Split:
 
     def __repr__(self) -> str:
         return f"Split(X={_shape(self.X)}, y={_shape(self.y)})"
+
+
+class StreamSplit:
+    """A split whose images stay out of memory: ``y`` (int64 labels) is a tensor,
+    images are read and normalized per sample by ``dataset[i] -> (x, label)`` and come
+    in batches from :meth:`loader`.  ``X`` is refused with a clear error; code that
+    needs all pixels at once needs an in-memory task (``stream=false``)."""
+
+    def __init__(self, dataset, y, *, image_shape: tuple, workers: int = 0):
+        self.dataset, self.y = dataset, y
+        self.image_shape = tuple(image_shape)
+        self.workers = workers
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+    def __repr__(self) -> str:
+        return f"StreamSplit(X=float32{[len(self), *self.image_shape]} streamed, y={_shape(self.y)}, workers={self.workers})"
+
+    @property
+    def X(self):
+        raise ConfigError(
+            f"this split streams its {len(self)} images from storage (stream=true or more than "
+            "stream_above_mb); this component needs them in memory: set stream=false on the dataset"
+        )
+
+    def loader(self, batches, *, pin_memory: bool = False):
+        """A DataLoader giving ``(X, y)`` for each list of row indices in ``batches``,
+        in that order (``workers`` processes; pinned host memory for CUDA copies)."""
+        from torch.utils.data import DataLoader
+
+        return DataLoader(self.dataset, batch_sampler=batches, num_workers=self.workers,
+                          pin_memory=pin_memory, persistent_workers=False)
+
+
+class _NormalizedImages:
+    """Map-style dataset: row ``i`` of a split read as uint8 C×H×W by ``read(row)``,
+    scaled by ``1/scale`` and normalized per channel exactly as :func:`image_task` does
+    in memory (optionally flattened)."""
+
+    def __init__(self, read, rows, labels, *, scale: float, mean=None, std=None, flatten: bool = False):
+        self.read, self.rows, self.labels = read, list(rows), list(labels)
+        self.scale, self.flatten = scale, flatten
+        self.mean, self.std = mean, std
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i):
+        import numpy as np
+        import torch
+
+        x = torch.from_numpy(np.array(self.read(self.rows[i]), dtype=np.float32))
+        x.mul_(1.0 / self.scale)
+        if self.mean is not None:
+            x.sub_(self.mean[:, None, None]).div_(self.std[:, None, None])
+        return (x.reshape(-1) if self.flatten else x), int(self.labels[i])
+
+
+def _stream_stats(dataset, workers: int):
+    """Per-channel mean and (unbiased) standard deviation of a split's scaled pixels,
+    accumulated in float64 over one streamed pass, as float32 like :func:`image_task`'s."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    total = sq = None
+    count = 0
+    for xb, _ in DataLoader(dataset, batch_size=256, num_workers=workers):
+        xb = xb.double()
+        s1, s2 = xb.sum(dim=(0, 2, 3)), (xb * xb).sum(dim=(0, 2, 3))
+        total, sq = (s1, s2) if total is None else (total + s1, sq + s2)
+        count += xb.shape[0] * xb.shape[2] * xb.shape[3]
+    mean = total / count
+    var = (sq - count * mean * mean) / max(count - 1, 1)
+    std = var.clamp_min(0).sqrt()
+    std = torch.where(std > 0, std, torch.ones_like(std))
+    return mean.float(), std.float()
+
+
+def stream_image_task(name, read, idx: dict, labels: dict, *, image_shape: tuple, scale: float,
+                      num_classes: int, flatten: bool, workers: int, meta: dict, test_read=None) -> Task:
+    """An image Task of :class:`StreamSplit` splits: ``read(row)`` gives the uint8 C×H×W
+    pixels of a row of the pool (``test_read`` for the test split when it has its own
+    pool), ``idx[split]`` the rows and ``labels[split]`` their labels.  Normalization
+    uses the train split's per-channel statistics, computed in one streamed pass."""
+    import numpy as np
+    import torch
+
+    def dataset(split, mean=None, std=None):
+        r = test_read if split == "test" and test_read is not None else read
+        return _NormalizedImages(r, idx[split], labels[split], scale=scale, mean=mean, std=std,
+                                 flatten=flatten)
+
+    mean, std = _stream_stats(dataset("train"), workers)
+    shape = (int(np.prod(image_shape)),) if flatten else tuple(image_shape)
+    splits = {k: StreamSplit(dataset(k, mean, std), torch.as_tensor(np.asarray(labels[k], dtype=np.int64)),
+                             image_shape=shape, workers=workers) for k in ("train", "valid", "test")}
+    meta = {**meta, "mean": mean.tolist(), "std": std.tolist(), "image_shape": tuple(image_shape), "streaming": True}
+    return Task(name, TABULAR if flatten else IMAGE, shape, num_classes,
+                splits["train"], splits["valid"], splits["test"], meta)
+
+
+@attrs.define(kw_only=True, slots=False)
+class StreamOptions:
+    """When an image dataset streams instead of living in memory."""
+
+    stream: bool = param(False, help="always stream images through a DataLoader instead of holding them in memory")
+    stream_above_mb: float = param(2048.0, help="stream when the kept images take more MB as float32",
+                                   validator=in_range(0.0))
+    workers: int = param(2, help="DataLoader worker processes when streaming (0: read in the main process)",
+                         validator=in_range(0))
+
+    def streams(self, rows: int, image_shape) -> bool:
+        """Whether ``rows`` images of ``image_shape`` stream (size as float32 in MB)."""
+        import math
+
+        mb = rows * math.prod(image_shape) * 4 / 2**20
+        return self.stream or mb > self.stream_above_mb
 
 
 @attrs.define(repr=False)
@@ -233,7 +357,7 @@ def image_task(name, parts: dict, *, scale: float, num_classes: int, flatten: bo
     for k, (X, y) in splits.items():
         X.sub_(mean[None, :, None, None]).div_(std[None, :, None, None])
         out[k] = Split(X.reshape(len(X), -1) if flatten else X, y)
-    meta = {**meta, "mean": mean.tolist(), "std": std.tolist(), "image_shape": image_shape}
+    meta = {**meta, "mean": mean.tolist(), "std": std.tolist(), "image_shape": image_shape, "scale": scale}
     kind, shape = (TABULAR, (int(Xtr[0].numel()),)) if flatten else (IMAGE, image_shape)
     return Task(name, kind, shape, num_classes, out["train"], out["valid"], out["test"], meta)
 
@@ -326,7 +450,7 @@ class BreastCancer(SklearnDataset):
 
 
 @attrs.define(kw_only=True)
-class TorchvisionDataset(DatasetOptions):
+class TorchvisionDataset(StreamOptions, DatasetOptions):
     """A torchvision dataset read from a local ``root``; its official test set is kept
     and the validation split is carved from the official train set."""
 
@@ -348,6 +472,14 @@ class TorchvisionDataset(DatasetOptions):
     def load(self) -> Task:
         (Xtr, ytr), (Xte, yte), classes = self._raw(self._locate())
         idx = self._official_split(ytr, yte)
+        if self.streams(sum(len(v) for v in idx.values()), Xtr.shape[1:]):
+            # torchvision holds these as uint8 arrays: streaming keeps them so (4x smaller
+            # than float32) and converts batch by batch, in DataLoader workers
+            labels = {"train": ytr[idx["train"]], "valid": ytr[idx["valid"]], "test": yte[idx["test"]]}
+            return stream_image_task(self.name, Xtr.__getitem__, idx, labels, image_shape=Xtr.shape[1:],
+                                     scale=255.0, num_classes=len(classes), flatten=self.flatten,
+                                     workers=self.workers, meta=self._meta(idx, class_names=classes),
+                                     test_read=Xte.__getitem__)
         return image_task(self.name, _pick(Xtr, ytr, idx, Xte, yte), scale=255.0, num_classes=len(classes),
                           flatten=self.flatten, meta=self._meta(idx, class_names=classes))
 
@@ -499,9 +631,10 @@ def _required_path(inst, attribute, value):
 
 
 @attrs.define(kw_only=True)
-class ImageFolder(DatasetOptions):
+class ImageFolder(StreamOptions, DatasetOptions):
     """Images in ``root/<class>/<image>`` folders (torchvision's ImageFolder layout),
-    loaded into memory and split by ``valid_fraction``/``test_fraction``."""
+    split by ``valid_fraction``/``test_fraction``; loaded into memory, or read from the
+    files batch by batch when they are large (``stream_above_mb``) or ``stream=true``."""
 
     name: ClassVar[str] = "imagefolder"
     root: str = param(help="folder with one sub-folder of images per class", validator=_required_path)
@@ -513,13 +646,39 @@ class ImageFolder(DatasetOptions):
     flatten: bool = param(False, help="give C·H·W features (kind tabular) instead of images")
 
     def load(self) -> Task:
-        X, y, classes = self._read()
+        import numpy as np
+
+        ds = self._index()
+        y = np.asarray(ds.targets)
         idx = self._fractions_split(y)
-        return image_task(self.name, _pick(X, y, idx), scale=255.0, num_classes=len(classes),
-                          flatten=self.flatten, meta=self._meta(idx, class_names=classes))
+        shape = self._pixels(ds.loader(ds.samples[0][0])).shape
+        meta = self._meta(idx, class_names=list(ds.classes))
+        if self.streams(sum(len(v) for v in idx.values()), shape):
+            read = _FolderReader(self, [path for path, _ in ds.samples], shape)
+            return stream_image_task(self.name, read, idx, {k: y[v] for k, v in idx.items()}, image_shape=shape,
+                                     scale=255.0, num_classes=len(ds.classes), flatten=self.flatten,
+                                     workers=self.workers, meta=meta)
+        X = self._stack(ds)
+        return image_task(self.name, _pick(X, y, idx), scale=255.0, num_classes=len(ds.classes),
+                          flatten=self.flatten, meta=meta)
 
     def _read(self):
         import numpy as np
+
+        ds = self._index()
+        return self._stack(ds), np.asarray(ds.targets), list(ds.classes)
+
+    def _stack(self, ds):
+        import numpy as np
+
+        images = [self._pixels(ds.loader(path)) for path, _ in ds.samples]
+        shapes = {im.shape for im in images}
+        if len(shapes) > 1:
+            raise ConfigError(f"imagefolder: images under {self.root} have {len(shapes)} different sizes; set image_size=")
+        return np.stack(images)
+
+    def _index(self):
+        """torchvision's ImageFolder index of ``root`` (paths and labels; no pixels read)."""
         from torchvision.datasets import ImageFolder as TVImageFolder
 
         root = Path(self.root).expanduser()
@@ -531,11 +690,7 @@ class ImageFolder(DatasetOptions):
             ds = TVImageFolder(str(root))
         except (FileNotFoundError, RuntimeError) as exc:
             raise DatasetNotFoundError(f"imagefolder: no class folders with images under {root} ({exc})") from None
-        images = [self._pixels(ds.loader(path)) for path, _ in ds.samples]
-        shapes = {im.shape for im in images}
-        if len(shapes) > 1:
-            raise ConfigError(f"imagefolder: images under {root} have {len(shapes)} different sizes; set image_size=")
-        return np.stack(images), np.asarray(ds.targets), list(ds.classes)
+        return ds
 
     def _pixels(self, image):
         import numpy as np
@@ -546,6 +701,23 @@ class ImageFolder(DatasetOptions):
             image = image.resize((self.image_size, self.image_size))
         a = np.asarray(image, dtype=np.uint8)
         return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
+
+
+class _FolderReader:
+    """``read(row)`` for a streamed image folder: the uint8 C×H×W pixels of file ``row``
+    (picklable, so DataLoader workers can run it)."""
+
+    def __init__(self, folder: ImageFolder, paths: list, shape: tuple):
+        self.folder, self.paths, self.shape = folder, paths, tuple(shape)
+
+    def __call__(self, row: int):
+        from torchvision.datasets.folder import default_loader
+
+        pixels = self.folder._pixels(default_loader(self.paths[row]))
+        if pixels.shape != self.shape:
+            raise ConfigError(f"imagefolder: {self.paths[row]} is {pixels.shape[1:]} pixels, others "
+                              f"{self.shape[1:]}; set image_size=")
+        return pixels
 
 
 @attrs.define(kw_only=True)
