@@ -1,5 +1,8 @@
 """Export the best architecture of a run (JSON) or its trained network (TorchScript, ONNX).
 
+Exported networks take *raw* inputs: the task's normalization (``/ scale``, ``- mean``,
+``/ std`` from ``task.meta``) is the first operation of the exported graph.
+
 The network is rebuilt from the run itself: the space and task tables of its resolved
 config (``result.json["config"]``, else the store's or ``config.toml``), the best
 genome, and the weights in ``best.pt`` loaded with ``torch.load(weights_only=True)``.
@@ -21,6 +24,64 @@ FORMATS = ("json", "torchscript", "onnx")
 DEFAULT_NAMES = {"json": "export.json", "torchscript": "model.torchscript.pt", "onnx": "model.onnx"}
 
 
+def input_transform(task):
+    """``(factor, offset)`` with ``normalized = raw * factor + offset`` for the task's model
+    input, shaped to broadcast over a batch: the preprocessing the task applied to its
+    splits (images: ``/ scale``, then per channel ``- mean, / std``; tabular: per feature),
+    taken from ``task.meta``.  ``None`` for a task that records no statistics."""
+    import torch
+
+    meta = task.meta or {}
+    if "mean" not in meta or "std" not in meta:
+        return None
+    mean = torch.tensor(meta["mean"], dtype=torch.float32)
+    std = torch.tensor(meta["std"], dtype=torch.float32)
+    scale = float(meta.get("scale", 1.0))
+    factor, offset = 1.0 / (scale * std), -mean / std
+    shape = tuple(task.input_shape)
+    if "image_shape" in meta and len(shape) == 1:  # flattened image: channel-major features
+        pixels = int(torch.tensor(meta["image_shape"][1:]).prod())
+        factor, offset = factor.repeat_interleave(pixels), offset.repeat_interleave(pixels)
+    elif len(shape) == 3:  # C x H x W: one value per channel
+        factor, offset = factor[:, None, None], offset[:, None, None]
+    return factor, offset
+
+
+def with_preprocessing(model, task):
+    """``model`` behind the task's input normalization: the returned module takes raw
+    inputs (pixels as stored, e.g. 0-16 for digits and 0-255 for MNIST; raw features for
+    tabular data), so an exported graph carries its preprocessing.  ``model`` itself when
+    the task records none."""
+    import torch
+
+    transform = input_transform(task)
+    if transform is None:
+        return model
+
+    class RawInputModel(torch.nn.Module):
+        """Normalizes raw inputs like the run's task, then runs the trained network."""
+
+        def __init__(self, net, factor, offset):
+            super().__init__()
+            self.net = net
+            self.register_buffer("factor", factor)
+            self.register_buffer("offset", offset)
+
+        def forward(self, x):
+            return self.net(x * self.factor + self.offset)
+
+    return RawInputModel(model, *transform).eval()
+
+
+def raw_inputs(task, X):
+    """Undo the task's normalization of ``X`` (a batch of model inputs): the raw values."""
+    transform = input_transform(task)
+    if transform is None:
+        return X.clone()
+    factor, offset = transform
+    return (X - offset) / factor
+
+
 @attrs.define
 class BestModel:
     """The best network of a run, rebuilt and loaded, with what it was built from."""
@@ -31,8 +92,16 @@ class BestModel:
     task: object
 
     def example_input(self):
-        """One real test sample (batch of 1) of the run's task."""
+        """One real test sample (batch of 1) of the run's task, normalized."""
         return self.task.test.X[:1].clone()
+
+    def raw_model(self):
+        """The network behind the task's preprocessing: it takes raw inputs."""
+        return with_preprocessing(self.model, self.task)
+
+    def raw_example_input(self):
+        """One real test sample (batch of 1) as raw input."""
+        return raw_inputs(self.task, self.example_input())
 
 
 def best_entry(data: RunData) -> dict:
@@ -173,4 +242,4 @@ def export(run_dir, format: str = "json", out=None) -> Path:
     if format == "json":
         return _export_json(load_run(run_dir), path)
     best = load_best(run_dir)
-    return export_model(best.model, best.example_input(), path, format)
+    return export_model(best.raw_model(), best.raw_example_input(), path, format)
