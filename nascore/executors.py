@@ -329,7 +329,8 @@ class RayExecutor(_ExecutorBase):
 
     address: str | None = param(None, help='None: start Ray locally; "auto" or "ray://host:port": a cluster')
     workers: int | None = param(
-        None, help="candidates in flight at once; default: cluster CPUs // num_cpus", validator=in_range(1))
+        None, help="candidates in flight at once; default: cluster CPUs // num_cpus (and GPUs / num_gpus)",
+        validator=in_range(1))
     num_cpus: float = param(1.0, help="CPUs reserved per candidate", validator=in_range(0))
     num_gpus: float = param(0.0, help="GPUs reserved per candidate (fractions share a GPU)", validator=in_range(0))
     runtime_env: dict | None = param(None, help="Ray runtime_env (pip, env_vars, working_dir, ...)")
@@ -359,8 +360,12 @@ class RayExecutor(_ExecutorBase):
     def max_workers(self) -> int:
         if self.workers is not None:
             return self.workers
-        cpus = self._ray().cluster_resources().get("CPU", 1)
-        return max(1, int(cpus // self.num_cpus)) if self.num_cpus > 0 else max(1, int(cpus))
+        resources = self._ray().cluster_resources()
+        cpus = resources.get("CPU", 1)
+        n = int(cpus // self.num_cpus) if self.num_cpus > 0 else int(cpus)
+        if self.num_gpus > 0:  # fractions share a GPU: 1 GPU / 0.25 per candidate = 4 in flight
+            n = min(n, int(resources.get("GPU", 0) / self.num_gpus + 1e-9))
+        return max(1, n)
 
     def submit(self, fn, *args) -> cf.Future:
         self._ray()
