@@ -1,19 +1,27 @@
-"""Search acceleration with ``srm-stop``: the same search with and without it.
+"""srm-stop's defaults: chosen on a development curve set, reported on another.
 
-Two measurements (issue 4; target: <= 50% of the epochs, best accuracy within 0.5):
+A *replay* is a random search over a learning-curve set: the set's architectures in a
+random order (the replay's seed), in batches of 4; with ``srm-stop`` each candidate's
+curve is cut where the stopper says so.  Training is deterministic given the run seed, so
+a cut curve is exactly what training would have produced.  Per replay we record the share
+of the epochs trained (``epochs_ratio``) and the valid accuracy of the best *completed*
+candidate (what the search returns).
 
-1. **Replay** on the learning-curve set (``ngram_srm_curves.json``): a random search
-   evaluates the set's architectures in a random order, in batches of 4; with
-   ``srm-stop`` each candidate's curve is cut where the stopper says so.  Training is
-   deterministic given the run seed, so the cut curve is exactly what training would have
-   produced; this lets us average over many search orders.
-2. **Real run**: ``nascore.run`` of one learning-curve run's configuration (same seed,
-   space, budget, trainer) with ``[stopper] name = "srm-stop"`` added, compared with the
-   stored run without it (epochs trained, best accuracy, wall time).
+* **Choice** (development set, ``ngram_srm_curves.json``: 240 curves of 20 epochs on
+  digits, replay orders 0..9): every setting of ``GRID``; the chosen setting has the
+  smallest mean ``epochs_ratio`` among those whose mean loss of best valid accuracy
+  against the search without stopping is at most ``MAX_GAP`` (0.5 points).
+* **Report** (``ngram_srm_curves_mnist.json``: 48 curves of 8 epochs on MNIST, never used
+  for any choice; orders 100..129): arms ``no-stop``, ``first-defaults`` (the stopper's
+  first defaults), ``plugin-defaults`` (the plugin's defaults at this commit) and
+  ``chosen``, paired by order: ``arms``/``comparisons`` in the study shape.
 
-    python benchmarks/ngram_srm_acceleration.py [--quick] [--no-real]
+The real-run comparison (a digits search re-run with the stopper) trains networks: it is
+``--real`` only and not part of the committed file.
 
-Writes ``benchmarks/results/ngram_srm_acceleration.json``.
+    python benchmarks/ngram_srm_acceleration.py [--quick] [--real]
+
+Writes ``benchmarks/results/ngram_srm_acceleration.json`` (``_quick`` with --quick).
 """
 
 from __future__ import annotations
@@ -24,11 +32,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from ngram_srm_tables import curve_set_path  # sibling script: benchmarks/ is on sys.path when run
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-TARGET_EPOCHS, TARGET_GAP = 0.5, 0.5
 
 
 def load(path: Path) -> dict:
@@ -67,27 +73,6 @@ def replay(curves, order, stopper_params: dict | None, batch: int = 4, keys=None
     done = [h["metrics"]["index"] for h in history if h["status"] == "ok"]
     best = max(done, key=lambda i: curves[i, -1])
     return {"epochs": epochs, "best": int(best), "stopped": stopped}
-
-
-def replay_study(data: dict, orders: int, stopper_params: dict) -> dict:
-    curves, valid, test = data["curves"], data["valid"], data["test"]
-    rows = []
-    for seed in range(orders):
-        order = np.random.default_rng(seed).permutation(len(valid))
-        base = replay(curves, order, None)
-        fast = replay(curves, order, stopper_params, keys=data["keys"])
-        rows.append({"seed": seed, "epochs_ratio": fast["epochs"] / base["epochs"], "stopped": fast["stopped"],
-                     "best_valid_without": float(valid[base["best"]]), "best_valid_with": float(valid[fast["best"]]),
-                     "gap_valid": float(valid[base["best"]] - valid[fast["best"]]),
-                     "gap_test": float(test[base["best"]] - test[fast["best"]])})
-    ratio = np.array([r["epochs_ratio"] for r in rows])
-    gap = np.array([r["gap_valid"] for r in rows])
-    return {"orders": orders, "candidates": len(valid), "stopper": stopper_params,
-            "epochs_ratio_mean": float(ratio.mean()), "epochs_ratio_max": float(ratio.max()),
-            "gap_valid_mean": float(gap.mean()), "gap_valid_max": float(gap.max()),
-            "best_kept_fraction": float(np.mean(gap <= 1e-9)),
-            "gap_test_mean": float(np.mean([r["gap_test"] for r in rows])),
-            "met": bool(ratio.mean() <= TARGET_EPOCHS and gap.mean() <= TARGET_GAP), "rows": rows}
 
 
 def real_run(run_dir: Path, out: Path, stopper_params: dict) -> dict:
@@ -138,63 +123,138 @@ def replay_check(run_dir: Path, real_dir: Path, stopper_params: dict) -> dict:
             "real_curves_that_are_prefixes_of_the_stored_ones": int(identical), "candidates": len(base)}
 
 
+#: the stopper's first defaults (before any tuning)
+FIRST = {"fraction": 0.25, "confidence": 0.9, "repeats": 3, "transform": "none"}
+#: settings compared on the development set (the rest of the parameters at their defaults)
+GRID = {
+    "first-defaults": FIRST,
+    "first, log-error": {**FIRST, "transform": "log-error"},
+    "25% x3, 0.99, log-error": {"fraction": 0.25, "repeats": 3, "confidence": 0.99, "transform": "log-error"},
+    "25% x3, 0.999, log-error": {"fraction": 0.25, "repeats": 3, "confidence": 0.999, "transform": "log-error"},
+    "25% x3, 0.999, none": {"fraction": 0.25, "repeats": 3, "confidence": 0.999, "transform": "none"},
+    "25% x1, 0.999, log-error": {"fraction": 0.25, "repeats": 1, "confidence": 0.999, "transform": "log-error"},
+    "15% x6, 0.999, log-error": {"fraction": 0.15, "repeats": 6, "confidence": 0.999, "transform": "log-error"},
+    "20% x4, 0.99, log-error": {"fraction": 0.2, "repeats": 4, "confidence": 0.99, "transform": "log-error"},
+}
+MAX_GAP = 0.5
+DEV_ORDERS = list(range(10))
+REPORT_ORDERS = list(range(100, 130))
+#: replays are deterministic: numbers must be equal
+CHECK = {"rtol": 1e-9}
+
+
+def _stopper_defaults() -> dict:
+    from nascore_ngram_srm.stopper import SRMEarlyStopping
+
+    d = SRMEarlyStopping()
+    return {k: getattr(d, k) for k in ("fraction", "confidence", "min_curves", "repeats", "transform")}
+
+
+def per_order(data: dict, orders, params: dict | None) -> dict:
+    """epochs_ratio and best valid of the returned candidate for each replay order."""
+    curves, valid = data["curves"], data["valid"]
+    ratio, best = [], []
+    for seed in orders:
+        order = np.random.default_rng(seed).permutation(len(valid))
+        base_epochs = len(order) * curves.shape[1]
+        r = replay(curves, order, params, keys=data["keys"]) if params is not None else \
+            {"epochs": base_epochs, "best": int(order[np.argmax(curves[order, -1])])}
+        ratio.append(r["epochs"] / base_epochs)
+        best.append(float(valid[r["best"]]))
+    return {"epochs_ratio": ratio, "best_valid": best}
+
+
+def choose(dev: dict, orders) -> tuple[str, dict]:
+    from nascore.evidence import summarize
+
+    base = per_order(dev, orders, None)
+    table = {}
+    for name, change in GRID.items():
+        r = per_order(dev, orders, {**_stopper_defaults(), **change})
+        gap = [b - w for b, w in zip(base["best_valid"], r["best_valid"])]
+        table[name] = {"setting": change, "epochs_ratio": summarize(r["epochs_ratio"]), "gap_valid": summarize(gap),
+                       "best_kept_share": float(np.mean(np.array(gap) <= 1e-9))}
+        print(f"dev {name:28s} epochs {table[name]['epochs_ratio']['mean']:.3f} gap {table[name]['gap_valid']['mean']:.3f}",
+              flush=True)
+    ok = {n: r for n, r in table.items() if r["gap_valid"]["mean"] <= MAX_GAP}
+    chosen = min(ok or table, key=lambda n: (table[n]["epochs_ratio"]["mean"], table[n]["gap_valid"]["mean"]))
+    return chosen, table
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="80 curves, 2 orders, one variant, no real run")
-    ap.add_argument("--curves", type=Path, default=None, help="learning-curve JSON (default: ngram_srm_curves.json)")
-    ap.add_argument("--orders", type=int, default=6, help="random search orders replayed")
-    ap.add_argument("--real", default="digits-e20-lr0.05", help="learning-curve run re-run with srm-stop")
-    ap.add_argument("--no-real", action="store_true", help="skip the real run")
-    ap.add_argument("--real-only", action="store_true",
-                    help="only redo the real run and its replay check in an existing results file")
+    ap.add_argument("--quick", action="store_true",
+                    help="development: 80 curves, 2 orders, 2 settings; report: 3 orders")
+    ap.add_argument("--real", action="store_true", help="also re-run a digits search with the chosen stopper "
+                                                         "(trains networks; written to a separate file)")
+    ap.add_argument("--real-run", default="digits-e20-lr0.05", help="learning-curve run re-run with srm-stop")
     args = ap.parse_args(argv)
     import torch
 
     torch.set_num_threads(1)
-    from nascore_ngram_srm.stopper import SRMEarlyStopping
+    from _common import write_result
+    from nascore.evidence import comparisons, summarize
 
-    defaults = SRMEarlyStopping()
-    params = {k: getattr(defaults, k) for k in ("fraction", "confidence", "min_curves", "repeats", "transform")}
-    run_dir = RESULTS / "ngram_srm_curves" / args.real
-    target = RESULTS / "ngram_srm_curves" / f"{args.real}-srm-stop"
-    if args.real_only:
-        path = RESULTS / "ngram_srm_acceleration.json"
-        out = json.loads(path.read_text())
-        if target.exists():
-            import shutil
+    global GRID
+    dev = load(RESULTS / "ngram_srm_curves.json")
+    rep = load(RESULTS / "ngram_srm_curves_mnist.json")
+    dev_orders, rep_orders = DEV_ORDERS, REPORT_ORDERS
+    if args.quick:
+        dev = {k: (v[:80] if k != "meta" else v) for k, v in dev.items()}
+        dev_orders, rep_orders = DEV_ORDERS[:2], REPORT_ORDERS[:3]
+        GRID = {k: GRID[k] for k in ("first-defaults", "25% x3, 0.999, log-error")}
+    chosen, table = choose(dev, dev_orders)
+    defaults = _stopper_defaults()
+    arms_params = {"no-stop": None, "first-defaults": {**defaults, **FIRST},
+                   "plugin-defaults": defaults, "chosen": {**defaults, **GRID[chosen]}}
+    per = {a: per_order(rep, rep_orders, p) for a, p in arms_params.items()}
+    for a, r in per.items():
+        print(f"report {a:16s} epochs {np.mean(r['epochs_ratio']):.3f} best valid {np.mean(r['best_valid']):.3f}",
+              flush=True)
+    metrics = {m: {a: summarize(r[m]) for a, r in per.items()} for m in ("epochs_ratio", "best_valid")}
+    comps = []
+    for m in ("epochs_ratio", "best_valid"):
+        vals = {a: r[m] for a, r in per.items()}
+        comps += comparisons({a: vals[a] for a in ("first-defaults", "plugin-defaults", "chosen")},
+                             "first-defaults", m)
+        comps += [c for c in comparisons(vals, "no-stop", m) if c["arm"] != "no-stop"]
+    changed = GRID[chosen] != {k: defaults[k] for k in GRID[chosen]}
+    data = {
+        "title": "srm-stop: defaults chosen on the digits curve set, reported on the MNIST curve set",
+        "description": (f"Choice on {len(dev['valid'])} development curves (ngram_srm_curves.json, orders "
+                        f"{dev_orders[0]}..{dev_orders[-1]}): the smallest mean epochs_ratio with mean best-valid "
+                        f"loss <= {MAX_GAP}. Report on the {len(rep['valid'])} MNIST curves "
+                        f"(ngram_srm_curves_mnist.json, never used for a choice), {len(rep_orders)} replay orders "
+                        f"{rep_orders[0]}..{rep_orders[-1]}, paired by order. epochs_ratio: share of the epochs "
+                        "trained; best_valid: valid accuracy of the best completed candidate."),
+        "chosen": {"name": chosen, "setting": GRID[chosen], "differs_from_plugin_defaults": changed},
+        "development": table,
+        "arms": metrics["epochs_ratio"], "metrics": metrics, "comparisons": comps,
+        "summary": [{"arm": a, "epochs_ratio": f"{metrics['epochs_ratio'][a]['mean']:.3f} ± "
+                                               f"{metrics['epochs_ratio'][a]['se'] or 0:.3f}",
+                     "best valid": f"{metrics['best_valid'][a]['mean']:.3f} ± {metrics['best_valid'][a]['se'] or 0:.3f}",
+                     "setting": arms_params[a]} for a in per],
+        "per_order": per,
+    }
+    settings = {"grid": GRID, "max_gap": MAX_GAP, "batch": 4, "development_curves": "ngram_srm_curves.json"
+                + (" (first 80)" if args.quick else ""), "report_curves": "ngram_srm_curves_mnist.json",
+                "plugin_defaults": defaults}
+    write_result("ngram_srm_acceleration", data, quick=args.quick, settings=settings,
+                 seeds={"development_orders": dev_orders, "report_orders": rep_orders},
+                 tuned_on=f"stopper setting chosen here on ngram_srm_curves.json, orders {dev_orders}; "
+                          "reported on ngram_srm_curves_mnist.json, disjoint")
+    if args.real and not args.quick:
+        import shutil
+        import tempfile
 
-            shutil.rmtree(target)
-        out["real"] = real_run(run_dir, target, params)
-        out["replay_check"] = replay_check(run_dir, target, params)
-        path.write_text(json.dumps(out, indent=1))
-        print(json.dumps({"real": out["real"], "replay_check": out["replay_check"]}, indent=1))
-        return
-    args.curves = args.curves or curve_set_path(args.quick)
-    data = load(args.curves)
-    if args.quick:  # the first 80 curves (one run), 2 search orders
-        data = {k: (v[:80] if k != "meta" else v) for k, v in data.items()}
-    out = {"benchmark": "ngram_srm_acceleration", "quick": args.quick, "curves": args.curves.name,
-           "targets": {"epochs_ratio": TARGET_EPOCHS, "best_gap": TARGET_GAP}}
-    out["replay"] = replay_study(data, 2 if args.quick else args.orders, params)
-    old = {"fraction": 0.25, "confidence": 0.9, "repeats": 3, "transform": "none"}  # the first defaults
-    sweep = [{"repeats": 1}] if args.quick else [
-        old, {**old, "transform": "log-error"}, {"confidence": 0.998}, {"fraction": 0.15, "repeats": 6},
-        {"fraction": 0.2, "repeats": 4},
-        {"fraction": 0.25, "repeats": 1, "transform": "none", "confidence": 0.9}]
-    # the last one is the paper's single check at 25% with the earlier confidence
-    out["replay_variants"] = [{k: v for k, v in replay_study(data, 2 if args.quick else 3, {**params, **change}).items()
-                               if k != "rows"} for change in sweep]
-    print(json.dumps({k: v for k, v in out["replay"].items() if k != "rows"}, indent=1), flush=True)
-    if not (args.quick or args.no_real):
-        if target.exists():
-            import shutil
-
-            shutil.rmtree(target)
-        out["real"] = real_run(run_dir, target, params)
-        out["replay_check"] = replay_check(run_dir, target, params)
-        print(json.dumps(out["real"], indent=1))
-    name = "ngram_srm_acceleration_quick.json" if args.quick else "ngram_srm_acceleration.json"
-    (RESULTS / name).write_text(json.dumps(out, indent=1))
+        run_dir = RESULTS / "ngram_srm_curves" / args.real_run
+        target = Path(tempfile.mkdtemp(prefix="srm-real-")) / f"{args.real_run}-srm-stop"
+        real = {"real": real_run(run_dir, target, arms_params["chosen"]),
+                "replay_check": replay_check(run_dir, target, arms_params["chosen"])}
+        shutil.rmtree(target.parent, ignore_errors=True)
+        write_result("ngram_srm_acceleration_real", real, quick=False, settings={**settings, "run": args.real_run},
+                     seeds=[], tuned_on="stopper setting chosen on ngram_srm_curves.json (see "
+                                        "ngram_srm_acceleration.json)")
 
 
 if __name__ == "__main__":
