@@ -30,7 +30,6 @@ import torch
 
 from nascore.data import load_task
 from nascore_nat import genotypes
-from nascore_nat.ops import register_ops
 from nascore_nat.transformer import NeuralArchitectureTransformer
 
 RESULTS = Path(__file__).resolve().parent / "results" / "nat_inputs.json"
@@ -90,7 +89,6 @@ def main() -> None:
                         help="only the ranking study: Kendall tau of shared-weight vs trained accuracy")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    register_ops()
     task = load_task({"dataset": "digits", "seed": 0, **({"subset": 300, "eval_subset": 150} if args.quick else {})})
     epochs = 1 if args.quick else args.epochs
     cells = ["DARTS_V2"] if args.quick else args.cells

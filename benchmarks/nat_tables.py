@@ -45,7 +45,6 @@ from nascore.training import Trainer
 from nascore_nat import genotypes
 from nascore_nat.cell import CellPair
 from nascore_nat.costs import build_network, network_cost
-from nascore_nat.ops import register_ops
 from nascore_nat.policy import RandomPolicy
 from nascore_nat.transformer import NeuralArchitectureTransformer, cost_function
 
@@ -196,7 +195,6 @@ def main() -> None:
         print(markdown(json.loads(args.out.read_text())))
         return
     torch.set_num_threads(1)
-    register_ops()
     spec = dict(QUICK if args.quick else DATASETS[args.dataset], warmup_epochs=args.warmup)
     dataset = "digits" if args.quick else args.dataset
     cells = ["VGG", "DARTS_V2"] if args.quick else args.cells

@@ -103,5 +103,20 @@ def register_stoppers(register):
 
 
 @hookspec
+def register_operations(register):
+    """Register cell operations: torch module builders any cell space can use by name.
+
+    ``register(name, factory, description="", pooling=False)`` adds one operation.
+    ``factory(C_in, C_out, stride, affine)`` returns an ``nn.Module`` mapping
+    ``N x C_in x H x W`` to ``N x C_out x ceil(H/stride) x ceil(W/stride)``; give it as a
+    callable or as ``"package.module:function"`` so that torch is imported only when an
+    operation is built.  ``pooling=True`` marks a parameter-free pooling op (supernets follow
+    it with a non-affine batch norm).  Names are unique across plugins: a name another
+    plugin registered is refused naming both.  The ``darts`` space's ``ops`` and every cell,
+    supernet and cost view resolve op names through this registry, in any process.
+    """
+
+
+@hookspec
 def register_commands(cli):
     """Add click commands or groups to the ``nascore`` command line group ``cli``."""

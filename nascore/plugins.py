@@ -5,6 +5,15 @@ reported (``nascore plugins``, a warning on stderr) and the others keep working,
 ``NASCORE_STRICT_PLUGINS=1``.  ``NASCORE_LOAD_PLUGINS=a,b`` loads only those
 distributions (empty: none but the built-ins); ``NASCORE_TRACE_PLUGINS=1`` traces hook
 calls on stderr.
+
+Every hook is called through pluggy (``pm.hook``).  A plugin's registration hooks are called
+when it loads, through ``pm.subset_hook_caller`` restricted to that plugin, with a
+``register`` callback bound to its name: pluggy passes no caller identity, and calling one
+plugin at a time both attributes every component to the plugin that registered it and
+confines a failure to that plugin.  A ``wrapper=True`` implementation therefore wraps its
+own plugin's registration.  ``pm.check_pending()`` runs as each plugin loads: an
+implementation whose name matches no hook specification fails the plugin with an error
+naming the closest specification.
 """
 
 from __future__ import annotations
@@ -21,7 +30,8 @@ import attrs
 import pluggy
 
 from . import hookspecs
-from .errors import PluginError
+from .errors import PluginError, did_you_mean
+from .operations import OperationRegistry
 from .registry import KINDS, Registry
 
 GROUP = "nascore"
@@ -36,7 +46,11 @@ DEFAULT_PLUGINS = (
     "nascore.builtin.executors",
     "nascore.builtin.datasets",
     "nascore.builtin.evaluators",
+    "nascore.builtin.operations",
 )
+
+#: the hook that fills the operation registry (cell ops), beside the component kinds of KINDS
+OPERATIONS_HOOK = "register_operations"
 
 
 @attrs.frozen
@@ -54,12 +68,16 @@ class PluginInfo:
     version: str | None
     hooks: tuple[str, ...]
     builtin: bool
+    #: what it registered: ``(kind, name)`` pairs, kind ``"operation"`` for cell ops
+    registered: tuple[tuple[str, str], ...] = ()
 
 
 class _State:
     def __init__(self):
         self.pm: pluggy.PluginManager | None = None
         self.registry: Registry | None = None
+        self.operations: OperationRegistry | None = None
+        self.registered: dict[str, list[tuple[str, str]]] = {}
         self.failures: list[PluginFailure] = []
         self.dists: dict[str, tuple[str | None, str | None]] = {}
         self.lock = threading.RLock()
@@ -98,35 +116,87 @@ def _make_pm() -> pluggy.PluginManager:
     return pm
 
 
-def _register_components(pm: pluggy.PluginManager, registry: Registry, plugin_obj) -> None:
+def _label(name: str) -> str:
+    """The plugin name components record: built-ins share one label, ``nascore``."""
+    return "nascore" if name.startswith("nascore.") else name
+
+
+def _spec_names(pm: pluggy.PluginManager) -> list[str]:
+    return sorted(n for n, caller in vars(pm.hook).items() if not n.startswith("_") and caller.has_spec())
+
+
+def _check_pending(pm: pluggy.PluginManager) -> None:
+    """``pm.check_pending()``; an unknown hook becomes a PluginError naming the closest spec."""
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        plugin = exc.plugin
+        specs = _spec_names(pm)
+        unknown = sorted(
+            caller.name for caller in pm.get_hookcallers(plugin) or []
+            if not caller.has_spec()
+            and any(i.plugin is plugin and not i.optionalhook for i in caller.get_hookimpls())
+        )
+        parts = [f"unknown hook {name!r};" + (did_you_mean(name, specs) or f" hooks: {', '.join(specs)}")
+                 for name in unknown]
+        raise PluginError(f"plugin {pm.get_name(plugin)!r} implements " + "; ".join(parts)) from exc
+
+
+def _call_plugin_hook(pm: pluggy.PluginManager, plugin_obj, hook_name: str, **kwargs):
+    """Call ``hook_name`` through pluggy for the implementations of ``plugin_obj`` only."""
+    others = [p for p in pm.get_plugins() if p is not plugin_obj]
+    if _env_flag("NASCORE_TRACE_PLUGINS"):
+        print(f"nascore trace: {hook_name} -> {pm.get_name(plugin_obj)}", file=sys.stderr)
+    return pm.subset_hook_caller(hook_name, remove_plugins=others)(**kwargs)
+
+
+def _register_components(pm: pluggy.PluginManager, plugin_obj) -> None:
     """Call every registration hook of one plugin with a callback tagged with its name."""
     name = pm.get_name(plugin_obj)
-    label = "nascore" if name.startswith("nascore.") else name  # built-ins share one label
-    trace = _env_flag("NASCORE_TRACE_PLUGINS")
+    label = _label(name)
+    registry, operations = _state.registry, _state.operations
+    record = _state.registered.setdefault(name, [])
+    implemented = {caller.name for caller in pm.get_hookcallers(plugin_obj) or []}
     for kind, hook_name in KINDS.items():
-        caller = getattr(pm.hook, hook_name)
-        for impl in caller.get_hookimpls():
-            if impl.plugin is not plugin_obj:
-                continue
+        if hook_name not in implemented:
+            continue
 
-            def register(cname, factory, description="", _kind=kind):
-                registry.add(_kind, cname, factory, plugin=label, description=description)
+        def register(cname, factory, description="", _kind=kind):
+            registry.add(_kind, cname, factory, plugin=label, description=description)
+            record.append((_kind, cname))
 
-            if trace:
-                print(f"nascore trace: {hook_name} -> {name}", file=sys.stderr)
-            impl.function(register=register)
+        _call_plugin_hook(pm, plugin_obj, hook_name, register=register)
+    if OPERATIONS_HOOK in implemented:
+
+        def register_operation(oname, factory, description="", pooling=False):
+            operations.add(oname, factory, plugin=label, description=description, pooling=pooling)
+            record.append(("operation", oname))
+
+        _call_plugin_hook(pm, plugin_obj, OPERATIONS_HOOK, register=register_operation)
+
+
+def _forget(pm: pluggy.PluginManager, plugin_obj, name: str) -> None:
+    """Undo a plugin's registration: unregister it and drop what it registered."""
+    if plugin_obj is not None and pm.is_registered(plugin_obj):
+        pm.unregister(plugin_obj)
+    _state.registry.remove_plugin(name)
+    _state.operations.remove_plugin(name)
+    _state.registered.pop(name, None)
 
 
 def _load() -> None:
     pm = _make_pm()
-    registry = Registry()
+    _state.registry = Registry()
+    _state.operations = OperationRegistry()
+    _state.registered = {}
     _state.failures = []
     _state.dists = {}
     for modname in DEFAULT_PLUGINS:
         module = importlib.import_module(modname)
         plugin_name = "nascore." + modname.rsplit(".", 1)[-1]
         pm.register(module, name=plugin_name)
-        _register_components(pm, registry, module)
+        _check_pending(pm)
+        _register_components(pm, module)
         _state.dists[plugin_name] = ("nascore", _version("nascore"))
     selected = _selected()
     for ep in sorted(importlib.metadata.entry_points(group=GROUP), key=lambda e: e.name):
@@ -139,15 +209,13 @@ def _load() -> None:
         try:
             plugin_obj = ep.load()
             pm.register(plugin_obj, name=ep.name)
-            _register_components(pm, registry, plugin_obj)
+            _check_pending(pm)
+            _register_components(pm, plugin_obj)
             _state.dists[ep.name] = (dist, ep.dist.version if ep.dist is not None else None)
         except Exception as exc:  # noqa: BLE001 - isolation is the point
-            if plugin_obj is not None and pm.is_registered(plugin_obj):
-                pm.unregister(plugin_obj)
-            registry.remove_plugin(ep.name)
+            _forget(pm, plugin_obj, ep.name)
             _fail(ep.name, dist, exc)
     _state.pm = pm
-    _state.registry = registry
 
 
 def _version(dist: str) -> str | None:
@@ -167,11 +235,36 @@ def get_registry() -> Registry:
     return _state.registry
 
 
+def get_operations() -> OperationRegistry:
+    """The cell operations every loaded plugin registered (``register_operations``)."""
+    load_plugins()
+    return _state.operations
+
+
+def add_commands(cli) -> None:
+    """Call ``register_commands(cli)`` through pluggy, one plugin at a time, so that a
+    plugin whose commands fail is reported and the command line keeps working."""
+    load_plugins()
+    pm = _state.pm
+    for name, plugin_obj in sorted(pm.list_name_plugin(), key=lambda t: t[0]):
+        if "register_commands" not in {c.name for c in pm.get_hookcallers(plugin_obj) or []}:
+            continue
+        try:
+            _call_plugin_hook(pm, plugin_obj, "register_commands", cli=cli)
+        except Exception as exc:  # noqa: BLE001 - a broken plugin must not take the CLI down
+            if not any(f.name == name for f in _state.failures):
+                _fail(name, _state.dists.get(name, (None, None))[0], exc)
+
+
 def load_plugins(*, reload: bool = False) -> None:
     """Load the built-in and installed plugins once (again with ``reload=True``)."""
     with _state.lock:
         if _state.pm is None or reload:
-            _load()
+            try:
+                _load()
+            except BaseException:
+                _state.pm = None  # a half-filled registry must not be served
+                raise
 
 
 def register_plugin(plugin_obj, name: str) -> None:
@@ -180,10 +273,10 @@ def register_plugin(plugin_obj, name: str) -> None:
     with _state.lock:
         _state.pm.register(plugin_obj, name=name)
         try:
-            _register_components(_state.pm, _state.registry, plugin_obj)
+            _check_pending(_state.pm)
+            _register_components(_state.pm, plugin_obj)
         except Exception:
-            _state.registry.remove_plugin(name)
-            _state.pm.unregister(plugin_obj)
+            _forget(_state.pm, plugin_obj, name)
             raise
         _state.dists[name] = (None, None)
 
@@ -191,10 +284,7 @@ def register_plugin(plugin_obj, name: str) -> None:
 def unregister_plugin(name: str) -> None:
     load_plugins()
     with _state.lock:
-        obj = _state.pm.get_plugin(name)
-        if obj is not None:
-            _state.pm.unregister(obj)
-        _state.registry.remove_plugin(name)
+        _forget(_state.pm, _state.pm.get_plugin(name), name)
         _state.dists.pop(name, None)
 
 
@@ -211,5 +301,6 @@ def plugin_infos() -> list[PluginInfo]:
     for name, obj in sorted(pm.list_name_plugin(), key=lambda t: t[0]):
         hooks = tuple(sorted(h.name for h in pm.get_hookcallers(obj) or []))
         dist, version = _state.dists.get(name, (None, None))
-        out.append(PluginInfo(name, dist, version, hooks, builtin=name.startswith("nascore.")))
+        out.append(PluginInfo(name, dist, version, hooks, builtin=name.startswith("nascore."),
+                              registered=tuple(_state.registered.get(name, ()))))
     return out

@@ -45,6 +45,22 @@ def _register_commands(cli):
 EveryHook.register_commands = staticmethod(nascore.hookimpl(specname="register_commands")(_register_commands))
 
 
+def _rectified_conv_1x1(C_in, C_out, stride, affine=True):
+    """a 1x1 ReLU-conv-BN followed by a ReLU"""
+    import torch
+
+    from nascore.nn import make_op
+
+    return torch.nn.Sequential(make_op("conv_1x1", C_in, C_out, stride, affine), torch.nn.ReLU())
+
+
+def _register_operations(register):
+    register("hooktest-rectified", _rectified_conv_1x1)
+
+
+EveryHook.register_operations = staticmethod(nascore.hookimpl(specname="register_operations")(_register_operations))
+
+
 @pytest.fixture
 def every_hook():
     register_plugin(EveryHook(), name="every-hook")
@@ -53,7 +69,7 @@ def every_hook():
 
 
 def test_hook_list_matches_kinds():
-    assert set(HOOKS) == set(KINDS.values()) | {"register_commands"}
+    assert set(HOOKS) == set(KINDS.values()) | {"register_commands", "register_operations"}
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
@@ -74,6 +90,28 @@ def test_register_commands_adds_a_cli_command(every_hook):
         cli.commands.pop("hooktest", None)
 
 
+def test_register_operations_adds_a_buildable_op(every_hook):
+    import torch
+
+    from nascore.nn import make_op
+    from nascore.plugins import get_operations
+
+    assert get_operations().get("hooktest-rectified").plugin == "every-hook"
+    op = make_op("hooktest-rectified", 3, 5, 2)
+    y = op(torch.randn(2, 3, 7, 7))
+    # ceil(7 / 2) = 4; the final ReLU makes every output >= 0; params: 1x1 conv 3*5 + BN 2*5
+    assert y.shape == (2, 5, 4, 4) and float(y.detach().min()) >= 0.0
+    assert sum(p.numel() for p in op.parameters()) == 3 * 5 + 2 * 5
+
+
+def test_unregistering_a_plugin_drops_its_ops(every_hook):
+    from nascore.plugins import get_operations
+
+    unregister_plugin("every-hook")
+    assert "hooktest-rectified" not in get_operations()
+    register_plugin(EveryHook(), name="every-hook")  # the fixture unregisters it again
+
+
 @pytest.mark.parametrize("hook", HOOKS)
 def test_every_hook_is_documented_and_tested(hook):
     docs = (ROOT / "docs" / "hooks.md").read_text()
@@ -81,4 +119,4 @@ def test_every_hook_is_documented_and_tested(hook):
     spec = getattr(hookspecs, hook)
     assert spec.__doc__ and len(spec.__doc__) > 40, f"{hook} needs a docstring"
     # exercised above: registration hooks through test_each_registration_hook_registers
-    assert hook in KINDS.values() or hook == "register_commands"
+    assert hook in KINDS.values() or hook in ("register_commands", "register_operations")

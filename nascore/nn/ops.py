@@ -9,8 +9,13 @@ convolutions, 3x3 and 5x5 dilated separable convolutions, 3x3 max and average po
 identity and zero), plus ``conv_3x3`` / ``conv_1x1`` (ReLU-conv-BN, used when hand-crafted
 VGG/ResNet blocks are written as cells, NAT Section 4.2) and the NAS-Bench-201 operations
 (Dong & Yang, NAS-Bench-201, Section 2.1: ``nor_conv_1x1``, ``nor_conv_3x3``,
-``avg_pool_3x3``, ``skip_connect``, ``none``).  Plugins add operations with
-:func:`register_op` (for example a MobileNetV2 inverted-residual block).
+``avg_pool_3x3``, ``skip_connect``, ``none``).
+
+The builders are registered by name through the ``register_operations`` hook (the built-in
+ones by the default plugin :mod:`nascore.builtin.operations`, others by plugins, e.g. NAT's
+MobileNetV2 inverted-residual block), when plugins load; :func:`make_op` and
+:func:`check_op` resolve names through that registry, so any process can build any
+registered operation.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConfigError, PluginError, did_you_mean
+from ..errors import ConfigError
 from ..spaces.common import DARTS_OPS, NB201_OPS  # noqa: F401  (re-exported)
 
 OpFactory = Callable[[int, int, int, bool], nn.Module]
@@ -128,64 +133,68 @@ def skip_connect(C_in, C_out, stride, affine=True) -> nn.Module:
     return FactorizedReduce(C_in, C_out, affine=affine)
 
 
-def _conv(k):
-    return lambda C_in, C_out, stride, affine=True: ReLUConvBN(C_in, C_out, k, stride, k // 2, affine=affine)
+def zero(C_in, C_out, stride, affine=True) -> nn.Module:
+    """The zero op ``none``."""
+    return Zero(C_out, stride)
 
 
-def _sep(k):
-    return lambda C_in, C_out, stride, affine=True: SepConv(C_in, C_out, k, stride, k // 2, affine=affine)
+def max_pool_3x3(C_in, C_out, stride, affine=True) -> nn.Module:
+    return Pool("max", C_in, C_out, stride, affine)
 
 
-def _dil(k):
-    return lambda C_in, C_out, stride, affine=True: DilConv(C_in, C_out, k, stride, k - 1, 2, affine=affine)
+def avg_pool_3x3(C_in, C_out, stride, affine=True) -> nn.Module:
+    return Pool("avg", C_in, C_out, stride, affine)
 
 
-# --------------------------------------------------------------------------- registry
-
-#: name -> factory(C_in, C_out, stride, affine); extend with :func:`register_op`
-OPS: dict[str, OpFactory] = {
-    "none": lambda C_in, C_out, stride, affine=True: Zero(C_out, stride),
-    "skip_connect": skip_connect,
-    "max_pool_3x3": lambda C_in, C_out, stride, affine=True: Pool("max", C_in, C_out, stride, affine),
-    "avg_pool_3x3": lambda C_in, C_out, stride, affine=True: Pool("avg", C_in, C_out, stride, affine),
-    "sep_conv_3x3": _sep(3),
-    "sep_conv_5x5": _sep(5),
-    "dil_conv_3x3": _dil(3),
-    "dil_conv_5x5": _dil(5),
-    "conv_3x3": _conv(3),
-    "conv_1x1": _conv(1),
-    "nor_conv_3x3": _conv(3),
-    "nor_conv_1x1": _conv(1),
-}
-
-#: pooling ops; supernets follow them with a non-affine BN (DARTS search code)
-POOLING_OPS = {"max_pool_3x3", "avg_pool_3x3"}
+def sep_conv_3x3(C_in, C_out, stride, affine=True) -> nn.Module:
+    return SepConv(C_in, C_out, 3, stride, 1, affine=affine)
 
 
-def register_op(name: str, factory: OpFactory, *, replace: bool = False) -> None:
-    """Add an operation ``factory(C_in, C_out, stride, affine) -> nn.Module`` under ``name``.
+def sep_conv_5x5(C_in, C_out, stride, affine=True) -> nn.Module:
+    return SepConv(C_in, C_out, 5, stride, 2, affine=affine)
 
-    Refuses to overwrite an existing name unless ``replace=True`` (a plugin must not
-    silently change what ``sep_conv_3x3`` means for every other plugin).
-    """
-    if not isinstance(name, str) or not name or name != name.strip():
-        raise PluginError(f"operation name must be a non-empty string without spaces, got {name!r}")
-    if not callable(factory):
-        raise PluginError(f"operation {name!r}: factory is not callable")
-    if name in OPS and not replace and OPS[name] is not factory:
-        raise PluginError(f"operation {name!r} is already registered; pass replace=True to override it")
-    OPS[name] = factory
+
+def dil_conv_3x3(C_in, C_out, stride, affine=True) -> nn.Module:
+    return DilConv(C_in, C_out, 3, stride, 2, 2, affine=affine)
+
+
+def dil_conv_5x5(C_in, C_out, stride, affine=True) -> nn.Module:
+    return DilConv(C_in, C_out, 5, stride, 4, 2, affine=affine)
+
+
+def conv_3x3(C_in, C_out, stride, affine=True) -> nn.Module:
+    return ReLUConvBN(C_in, C_out, 3, stride, 1, affine=affine)
+
+
+def conv_1x1(C_in, C_out, stride, affine=True) -> nn.Module:
+    return ReLUConvBN(C_in, C_out, 1, stride, 0, affine=affine)
+
+
+# --------------------------------------------------------------------------- lookup
+
+
+def _operations():
+    from ..plugins import get_operations
+
+    return get_operations()
+
+
+def op_names() -> tuple[str, ...]:
+    """Every registered operation name, in registration order."""
+    return _operations().names()
 
 
 def check_op(name: str) -> str:
-    """``name`` if it is a registered operation (``null`` reads as ``none``), else ConfigError."""
-    name = "none" if name in (None, "null") else name
-    if name not in OPS:
-        raise ConfigError(f"unknown operation {name!r};{did_you_mean(str(name), OPS)} registered: {', '.join(OPS)}")
-    return name
+    """``name`` if it is a registered operation (``null`` reads as ``none``), else
+    :class:`~nascore.errors.UnknownComponentError` (a ConfigError) naming the closest."""
+    return _operations().get(name).name
+
+
+def is_pooling(name: str) -> bool:
+    """Whether ``name`` was registered as a parameter-free pooling op."""
+    return _operations().get(name).pooling
 
 
 def make_op(name: str, C_in: int, C_out: int, stride: int = 1, affine: bool = True) -> nn.Module:
     """Build operation ``name`` mapping ``C_in`` to ``C_out`` channels with ``stride``."""
-    return OPS[check_op(name)](C_in, C_out, stride, affine)
-
+    return _operations().get(name).build(C_in, C_out, stride, affine)

@@ -30,7 +30,7 @@ from torch import nn
 from ..errors import ConfigError
 from .cells import ResNetBasicBlock
 from .networks import image_shape, make_stem, nb201_stages, reduction_layers
-from .ops import POOLING_OPS, FactorizedReduce, ReLUConvBN, check_op, make_op
+from .ops import FactorizedReduce, ReLUConvBN, check_op, is_pooling, make_op
 
 PathEntry = int | Sequence[int] | None
 
@@ -48,7 +48,7 @@ class MixedOp(nn.Module):
         ops = []
         for name in self.op_names:
             op = make_op(name, C_in, C_out, stride, affine)
-            if name in POOLING_OPS:
+            if is_pooling(name):
                 op = nn.Sequential(op, nn.BatchNorm2d(C_out, affine=False))
             ops.append(op)
         self.ops = nn.ModuleList(ops)

@@ -85,14 +85,15 @@ class DartsSpace(SearchSpace):
                              validator=in_range(0.0, 1.0, high_open=True))
 
     def __attrs_post_init__(self):
-        from ..nn.ops import check_op  # the op registry lives with the torch modules
+        from ..plugins import get_operations  # filled by register_operations; imports no torch
 
         if not self.ops:
             raise ValueError("ops must name at least one operation")
         if len(set(self.ops)) != len(self.ops):
             raise ValueError(f"ops lists an operation twice: {list(self.ops)}")
+        registered = get_operations()
         for op in self.ops:
-            check_op(op)
+            registered.get(op)  # an unregistered name: UnknownComponentError naming the closest
 
     # ---- declaration -------------------------------------------------------------
     @property

@@ -24,13 +24,6 @@ def small_digits():
     return load_task({"dataset": "digits", "seed": 0, "subset": 300, "eval_subset": 150})
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _ops():
-    from nascore_nat.ops import register_ops
-
-    register_ops()
-
-
 def data_root():
     default = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "shared", "data")
     return os.environ.get("NASCORE_DATA", default)

@@ -4,20 +4,20 @@ import numpy as np
 import pytest
 import torch
 
-from nascore.nn.ops import OPS, make_op
+from nascore.nn.ops import make_op
+from nascore.plugins import get_operations
 from nascore_nat import genotypes
 from nascore_nat.cell import CellPair, transition_mask
 from nascore_nat.costs import EdgeCosts, enforce_budget, network_cost, op_cost
-from nascore_nat.ops import register_ops
 from nascore_nat.supernet import CellSupernet
 
 EXTRA = ("inverted_residual_3x3", "conv_1x3_3x1", "conv_1x7_7x1", "max_pool_2x2", "avg_pool_2x2", "avg_pool_5x5")
 
 
-def test_ops_are_registered_in_the_core_registry_idempotently():
-    assert register_ops() == EXTRA
-    assert register_ops() == EXTRA
-    assert all(name in OPS for name in EXTRA)
+def test_ops_are_registered_in_the_core_registry_by_the_plugin():
+    ops = get_operations()
+    assert tuple(ops.by_plugin("nat")) == EXTRA
+    assert {n for n in EXTRA if ops.get(n).pooling} == {"max_pool_2x2", "avg_pool_2x2", "avg_pool_5x5"}
 
 
 @pytest.mark.parametrize("name", EXTRA)

@@ -65,9 +65,7 @@ class NATCompressor:
 
     def compress(self, arch, model, task, ctx) -> Compressed:
         from .genotype_io import arch_from_pair, pair_from_arch
-        from .ops import register_ops
 
-        register_ops()
         space = ctx.space
         beta = pair_from_arch(arch, space)
         t0 = time.perf_counter()

@@ -57,10 +57,11 @@ def arch_from_pair(pair: CellPair, space) -> tuple[Architecture, object]:
 def space_for_pair(pair: CellPair, **params):
     """A ``darts`` space that holds ``pair`` (``DartsSpace.for_genotype``) with ``params``;
     an op nobody registered is an error naming its edge."""
-    from nascore.nn.ops import OPS
+    from nascore.nn.ops import op_names
 
+    known = op_names()
     for cell in pair.cells:
-        check_ops(cell, OPS)
+        check_ops(cell, known)
     return _darts_space_class().for_genotype(pair.to_json(), **params)
 
 
@@ -70,9 +71,7 @@ def load_input(spec: str, defaults: dict | None = None, **space_params) -> tuple
     ``space_params`` override the space's parameters; ``defaults`` apply only to inputs
     that carry no space of their own (a run's space keeps its ``C`` and ``layers``)."""
     from . import genotypes
-    from .ops import register_ops
 
-    register_ops()
     own = {**(defaults or {}), **space_params}
     key = genotypes.resolve_name(spec)
     if key is not None:

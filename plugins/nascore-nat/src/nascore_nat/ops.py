@@ -1,7 +1,8 @@
 """Operations the published input cells need beyond the core's DARTS set.
 
-Registered in the core's op registry (:func:`nascore.nn.ops.register_op`) so that the
-core's cells, supernets and the ``darts`` space build them like any other op:
+Registered in the core's op registry by the plugin's ``register_operations`` hook (when
+plugins load, in every process) so that the core's cells, supernets and the ``darts`` space
+build them like any other op:
 
 * ``inverted_residual_3x3`` -- the MobileNetV2 bottleneck (Sandler et al., CVPR 2018,
   Table 1): 1x1 expansion by ``t = 6``, ReLU6, 3x3 depthwise (carrying the stride),
@@ -21,7 +22,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import nn
 
-from nascore.nn.ops import OPS, ReLUConvBN, register_op
+from nascore.nn.ops import ReLUConvBN
 
 #: MobileNetV2's expansion factor (Sandler et al., Table 2: t = 6 in every stage but the first)
 EXPANSION = 6
@@ -81,38 +82,25 @@ class WidePool(nn.Module):
         return self.pool(x)
 
 
-def _factories():
-    return {
-        "inverted_residual_3x3": lambda C_in, C_out, stride, affine=True: InvertedResidual(C_in, C_out, stride, affine),
-        "conv_1x3_3x1": lambda C_in, C_out, stride, affine=True: FactorizedConv(C_in, C_out, 3, stride, affine),
-        "conv_1x7_7x1": lambda C_in, C_out, stride, affine=True: FactorizedConv(C_in, C_out, 7, stride, affine),
-        "max_pool_2x2": lambda C_in, C_out, stride, affine=True: WidePool("max", 2, C_in, C_out, stride, affine),
-        "avg_pool_2x2": lambda C_in, C_out, stride, affine=True: WidePool("avg", 2, C_in, C_out, stride, affine),
-        "avg_pool_5x5": lambda C_in, C_out, stride, affine=True: WidePool("avg", 5, C_in, C_out, stride, affine),
-    }
+def inverted_residual_3x3(C_in, C_out, stride, affine=True) -> nn.Module:
+    return InvertedResidual(C_in, C_out, stride, affine)
 
 
-_FACTORIES = _factories()
-#: pooling ops among them (supernets follow pools with a non-affine BN, as the core's)
-POOLING = {"max_pool_2x2", "avg_pool_2x2", "avg_pool_5x5"}
+def conv_1x3_3x1(C_in, C_out, stride, affine=True) -> nn.Module:
+    return FactorizedConv(C_in, C_out, 3, stride, affine)
 
 
-def register_ops() -> tuple[str, ...]:
-    """Register NAT's extra operations with the core (idempotent); returns their names."""
-    for name, factory in _FACTORIES.items():
-        if OPS.get(name) is not factory:
-            register_op(name, factory, replace=name in OPS and _is_ours(OPS[name]))
-    _register_pooling()
-    return tuple(_FACTORIES)
+def conv_1x7_7x1(C_in, C_out, stride, affine=True) -> nn.Module:
+    return FactorizedConv(C_in, C_out, 7, stride, affine)
 
 
-def _is_ours(factory) -> bool:
-    return getattr(factory, "__module__", None) == __name__
+def max_pool_2x2(C_in, C_out, stride, affine=True) -> nn.Module:
+    return WidePool("max", 2, C_in, C_out, stride, affine)
 
 
-def _register_pooling() -> None:
-    from nascore.nn import ops as core_ops
+def avg_pool_2x2(C_in, C_out, stride, affine=True) -> nn.Module:
+    return WidePool("avg", 2, C_in, C_out, stride, affine)
 
-    pooling = getattr(core_ops, "POOLING_OPS", None)
-    if isinstance(pooling, set):
-        pooling |= POOLING
+
+def avg_pool_5x5(C_in, C_out, stride, affine=True) -> nn.Module:
+    return WidePool("avg", 5, C_in, C_out, stride, affine)
