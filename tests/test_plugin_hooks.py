@@ -78,19 +78,23 @@ def pointwise_pool(C_in, C_out, stride, affine=True):
     return PointwisePool(C_in, C_out, stride)
 '''
 
-# build a darts network whose every edge is OP, in a process where nothing else ran
+# for each OP:CLASS argument, build a darts network whose every edge is OP, in a process
+# where nothing else ran; count the modules of CLASS in it
 BUILD = '''
 import json, sys
 from types import SimpleNamespace
 import numpy as np, torch
 import nascore
-space = nascore.create("search_space", "darts", ops=[sys.argv[1]], nodes=2, C=4, layers=3)
-arch = space.sample(np.random.default_rng(0))
-net = space.build(arch, SimpleNamespace(input_shape=(1, 8, 8), num_classes=10, name="t")).eval()
-out = net(torch.randn(2, 1, 8, 8))
-print(json.dumps({"shape": list(out.shape), "tokens": space.tokens(arch),
-                  "modules": sum(type(m).__name__ == sys.argv[2] for m in net.modules()),
-                  "loaded": sorted(m for m in sys.modules if m.startswith("nascore_nat."))}))
+out = {}
+for spec in sys.argv[1:]:
+    op, cls = spec.split(":")
+    space = nascore.create("search_space", "darts", ops=[op], nodes=2, C=4, layers=3)
+    arch = space.sample(np.random.default_rng(0))
+    net = space.build(arch, SimpleNamespace(input_shape=(1, 8, 8), num_classes=10, name="t")).eval()
+    out[op] = {"shape": list(net(torch.randn(2, 1, 8, 8)).shape), "tokens": sorted(set(space.tokens(arch))),
+               "modules": sum(type(m).__name__ == cls for m in net.modules())}
+out["loaded"] = sorted(m for m in sys.modules if m.startswith("nascore_nat."))
+print(json.dumps(out))
 '''
 
 
@@ -145,26 +149,25 @@ def test_nascore_plugins_attributes_what_each_plugin_registered(plugin_path):
     assert listed["op-echo"] == "opplug" and listed["random"] == "nascore"
 
 
-def test_a_plugin_op_builds_in_a_fresh_darts_space(plugin_path):
-    res = run([sys.executable, "-c", BUILD, "pointwise_pool", "PointwisePool"], plugin_path)
+def test_plugin_ops_build_in_a_fresh_darts_space(plugin_path):
+    specs = ["pointwise_pool:PointwisePool"]
+    try:
+        import nascore_nat  # noqa: F401
+        specs.append("inverted_residual_3x3:InvertedResidual")
+    except ImportError:
+        pass
+    res = run([sys.executable, "-c", BUILD, *specs], plugin_path,
+              NASCORE_LOAD_PLUGINS="typo-plugin,ops-plugin,nascore-nat")
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout.strip().splitlines()[-1])
-    assert out["shape"] == [2, 10]
-    assert set(out["tokens"]) == {"pointwise_pool"}
-    # 3 cells x 2 nodes x 2 input edges, every one the plugin's op
-    assert out["modules"] == 3 * 2 * 2
-
-
-def test_nat_op_builds_in_a_fresh_darts_space_without_nat_running(tmp_path):
-    pytest.importorskip("nascore_nat")
-    res = run([sys.executable, "-c", BUILD, "inverted_residual_3x3", "InvertedResidual"], tmp_path,
-              NASCORE_LOAD_PLUGINS="nascore-nat")
-    assert res.returncode == 0, res.stderr
-    out = json.loads(res.stdout.strip().splitlines()[-1])
-    assert out["shape"] == [2, 10] and out["modules"] == 3 * 2 * 2
-    # the op came from the hook: nothing that used to register NAT's ops as a side effect ran
-    assert "nascore_nat.ops" in out["loaded"]
-    assert not {"nascore_nat.genotype_io", "nascore_nat.transformer"} & set(out["loaded"])
+    for spec in specs:
+        op = spec.split(":")[0]
+        # 3 cells x 2 nodes x 2 input edges, every one the plugin's op; logits of 10 classes
+        assert out[op] == {"shape": [2, 10], "tokens": [op], "modules": 3 * 2 * 2}, op
+    if len(specs) == 2:
+        # NAT's op came from its hook: nothing that used to register it as a side effect ran
+        assert "nascore_nat.ops" in out["loaded"]
+        assert not {"nascore_nat.genotype_io", "nascore_nat.transformer"} & set(out["loaded"])
 
 
 # ----------------------------------------------------------------------- in process
