@@ -95,3 +95,33 @@ def work_dir(name: str) -> Path:
     d = base / name
     d.mkdir(parents=True, exist_ok=True)
     return d
+
+
+def checkpoint(name: str, settings: dict) -> Path:
+    """A progress file for a long benchmark, keyed by the code commit (plus the dirty
+    flag) and the settings, so a killed run resumes its finished units and a run of other
+    code or settings never reuses them. Lives in :func:`work_dir`, never committed."""
+    import hashlib
+
+    from nascore.evidence import provenance
+
+    p = provenance("", root=HERE.parent)
+    key = json.dumps({"commit": p["commit"], "dirty": p["dirty_files"], "settings": settings},
+                     sort_keys=True, default=str)
+    return work_dir(name) / f"{(p['commit'] or 'nocommit')[:12]}-{hashlib.sha256(key.encode()).hexdigest()[:12]}.json"
+
+
+def load_checkpoint(path: Path | None, default: dict) -> dict:
+    if path is not None and path.is_file():
+        try:
+            return json.loads(path.read_text())
+        except json.JSONDecodeError:
+            pass
+    return default
+
+
+def save_checkpoint(path: Path | None, data: dict) -> None:
+    if path is not None:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, default=_jsonable))
+        tmp.replace(path)

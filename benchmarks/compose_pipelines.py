@@ -19,8 +19,8 @@ the changes listed per part; nothing is simulated.
 
     python benchmarks/compose_pipelines.py [--quick] [--only PART ...] [--seeds N]
 
-Writes ``benchmarks/results/compose_pipelines.json`` (``_quick`` with --quick); parts are
-merged into an existing file, so they can be run one at a time.
+Writes ``benchmarks/results/compose_pipelines.json`` (``_quick`` with --quick) from this
+invocation's parts alone (``--only`` writes a file with those parts only).
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ from pathlib import Path
 
 import nascore
 from nascore import config as cfg
+
+from _common import write_result  # noqa: E402 - sibling module (benchmarks/ is on sys.path)
 
 HERE = Path(__file__).resolve().parent
 EXAMPLES = HERE.parent / "examples"
@@ -236,7 +238,6 @@ def main(argv=None) -> int:
     ap.add_argument("--only", nargs="*", choices=PARTS, help="parts to run (default: all)")
     ap.add_argument("--seeds", type=int, default=None, help="seeds per comparison (default 3 / 10 on NB-201)")
     args = ap.parse_args(argv)
-    path = HERE / "results" / ("compose_pipelines_quick.json" if args.quick else "compose_pipelines.json")
     fresh = {}
     for name in args.only or PARTS:
         seeds = args.seeds or (1 if args.quick else (10 if name == "tnas_iterative_nb201" else 3))
@@ -245,19 +246,20 @@ def main(argv=None) -> int:
         print(f"== {name} ({seeds} seeds)", flush=True)
         t = time.perf_counter()
         fresh[name] = {**globals()[f"part_{name}"](args.quick, seeds), "part seconds": time.perf_counter() - t}
-    # merged into the file as it is now: parts another run of this script wrote meanwhile are kept
-    data = json.loads(path.read_text()) if path.exists() else {}
-    parts = {**data.get("parts", {}), **fresh}
-    data.update(
+    # one invocation's parts only: nothing is merged from an earlier file
+    data = dict(
         title="Composed pipelines (examples/compose_*.toml) vs the baselines they replace",
         description=("Each pipeline mixes components of several plugin packages; every figure is a real "
                      "`nascore.run` of the example file (see the script's docstring for the exact variants). "
-                     f"Machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end."),
-        command="python benchmarks/compose_pipelines.py" + (" --quick" if args.quick else ""),
-        parts=parts, summary=summarize(parts))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=1, default=str))
-    print(f"wrote {path}")
+                     f"Machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end. "
+                     "Fewer than 5 seeds per comparison: differences here are descriptive, not evidence."),
+        parts=fresh, summary=summarize(fresh))
+    seeds_of = {n: (list(range(3000, 3000 + (args.seeds or (2 if args.quick else 10))))
+                    if n == "tnas_iterative_nb201" else list(range(args.seeds or (1 if args.quick else 3))))
+                for n in fresh}
+    write_result("compose_pipelines", data, quick=args.quick,
+                 settings={"parts": list(fresh), "quick": args.quick}, seeds=seeds_of,
+                 tuned_on="each plugin's defaults (see their benchmarks); nothing tuned here")
     return 0
 
 

@@ -102,7 +102,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--epochs", type=int, default=None, help="epochs per candidate (default 6; quick 2)")
     parser.add_argument("--repeats", type=int, default=None, help="runs per setting, median reported (default 3)")
     parser.add_argument("--candidates", type=int, default=8)
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=None, help="result file (default results/executor_speedup[_quick].json)")
     args = parser.parse_args(argv)
     epochs = args.epochs or (2 if args.quick else 6)
     repeats = args.repeats or (1 if args.quick else 3)
@@ -128,8 +128,11 @@ def main(argv=None) -> dict:
         "note": "ideal speedup is min(2, idle cores); on a shared machine read it with cores_obtained "
                 "and the load averages",
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1))
+    from _common import write_result
+
+    write_result("executor_speedup", result, quick=args.quick,
+                 settings={"candidates": args.candidates, "epochs": epochs, "repeats": repeats, "workers": [1, 2]},
+                 seeds=list(range(args.candidates)), tuned_on=None, path=args.out)
     print(f"speedup 2 vs 1 workers: {result['speedup_2_vs_1']:.2f}x ({median[1]:.2f}s vs {median[2]:.2f}s; "
           f"per repeat {', '.join(f'{x:.2f}' for x in paired)}), cores obtained "
           f"{result['median_cores_obtained']}, load {load_before[0]:.1f}, identical accuracies: {same} -> {args.out}")

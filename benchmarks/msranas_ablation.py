@@ -33,6 +33,7 @@ from nascore.data import load_task
 from nascore_msranas.experiments import downsample, final_space, search_cell, train_final
 
 RESULTS = Path(__file__).resolve().parent / "results" / "msranas_ablation.json"
+from _common import checkpoint, load_checkpoint, save_checkpoint, write_result  # noqa: E402 - sibling module
 
 VARIANTS = {
     "baseline": {"scales": 1, "exits": False, "cutout": False},
@@ -100,14 +101,17 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--quick", action="store_true", help="one seed, two variants, one epoch, 200 digits")
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=None, help="result file (default results/msranas_ablation[_quick].json)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     specs = QUICK if args.quick else {d: DATASETS[d] for d in args.dataset}
     seeds = [0] if args.quick else args.seeds
     variants = ["baseline", "scales3"] if args.quick else args.variants
-    out = args.out.with_name(args.out.stem + "_quick.json") if args.quick else args.out
-    data = json.loads(out.read_text()) if out.is_file() else {"runs": {}}
+    settings = {"datasets": specs, "variants": variants, "all_variants": VARIANTS, "finals": FINALS,
+                "search_network": {"layers": 4, "C": 4, "nodes": 2}, "final_network": {"layers": 5, "C": 4, "nodes": 2}}
+    # finished units resume from a checkpoint keyed by commit and settings (none in quick mode)
+    ckpt = None if args.quick else checkpoint("msranas_ablation", {**settings, "seeds": seeds})
+    data = load_checkpoint(ckpt, {"runs": {}})
     for dataset, spec in specs.items():
         task = load(spec)
         for seed in seeds:
@@ -119,12 +123,11 @@ def main() -> None:
                 data["runs"][key] = run_unit(task, spec, variant, seed)
                 print(f"{key}: {time.time() - t0:.0f} s " + json.dumps(
                     {n: round(f["test_accuracy"], 2) for n, f in data["runs"][key]["final"].items()}), flush=True)
-                data.update(settings={"datasets": specs, "variants": VARIANTS, "finals": FINALS,
-                                      "search_network": {"layers": 4, "C": 4, "nodes": 2},
-                                      "final_network": {"layers": 5, "C": 4, "nodes": 2}},
-                            summary=summarize(data["runs"]))
-                out.parent.mkdir(parents=True, exist_ok=True)
-                out.write_text(json.dumps(data, indent=1))
+                save_checkpoint(ckpt, data)
+    data["summary"] = summarize(data["runs"])
+    write_result("msranas_ablation", data, quick=args.quick, settings=settings, seeds=seeds,
+                 tuned_on="MS-RANAS plugin defaults (see docs/plugins/msranas.md); nothing tuned here",
+                 path=args.out)
     print(json.dumps({d: {v: {n: round(r["last"]["mean"], 2) for n, r in fin.items()} for v, fin in var.items()}
                       for d, var in data.get("summary", {}).items()}, indent=1))
 

@@ -12,8 +12,10 @@ the MFLOPs (CIFAR-10); the issue's target on MNIST is within 1.5 points with <= 
 
 CPU scale: MNIST uses a 2,500-image train subset (2,000 valid and test images), the
 search runs on that subset average-pooled to 14x14 (a proxy, as DARTS searches on
-CIFAR for ImageNet) and the final networks train at 28x28.  Results accumulate in the
-JSON, so the networks can be trained in separate invocations:
+CIFAR for ImageNet) and the final networks train at 28x28.  The searched cell is
+searched afresh by every invocation (a killed one resumes from a checkpoint keyed by the
+code commit and the settings, never from an earlier result file); one invocation writes
+the whole file:
 
     python benchmarks/msranas_anytime.py --dataset mnist --networks searched
     python benchmarks/msranas_anytime.py --dataset digits
@@ -39,6 +41,7 @@ from nascore_msranas.experiments import downsample, final_space, search_cell, tr
 from nascore_msranas.plots import plot_anytime
 
 RESULTS = Path(__file__).resolve().parent / "results" / "msranas_anytime.json"
+from _common import checkpoint, load_checkpoint, result_path, save_checkpoint, write_result  # noqa: E402
 TARGET = {"gap_points": 1.5, "first_flops_share": 0.15}
 
 DATASETS = {
@@ -61,7 +64,8 @@ def sep_conv_genome(space) -> dict:
 
 
 def cells(dataset: str, spec: dict, task, seed: int, data: dict) -> dict:
-    """The three cells' genomes (the searched one is searched once and kept in ``data``)."""
+    """The three cells' genomes (the searched one is searched once per invocation and kept in
+    ``data``, i.e. in the checkpoint keyed by commit and settings)."""
     space = nascore.create("search_space", "darts", nodes=NETWORK["nodes"])
     found = data.setdefault("search", {}).get(dataset)
     if found is None:
@@ -91,13 +95,16 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="digits subset, one epoch each")
     parser.add_argument("--compare-only", action="store_true", help="train nothing; redo the comparison and plot")
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=None, help="result file (default results/msranas_anytime[_quick].json)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     specs = QUICK if args.quick else {d: DATASETS[d] for d in args.dataset}
-    out = args.out.with_name(args.out.stem + "_quick.json") if args.quick else args.out
-    data = json.loads(out.read_text()) if out.is_file() else {}
-    data.update(network=NETWORK, target=TARGET, settings=specs)
+    out = args.out or result_path("msranas_anytime", args.quick)
+    settings = {"datasets": specs, "networks": args.networks, "network": NETWORK, "seed": args.seed}
+    # the searched cell and trained networks resume from a checkpoint keyed by commit and settings
+    ckpt = None if args.quick else checkpoint("msranas_anytime", settings)
+    data = load_checkpoint(ckpt, {})
+    data.update(network=NETWORK, target=TARGET)
     for dataset, spec in specs.items():
         results = data.setdefault("results", {}).setdefault(dataset, {})
         networks = [] if args.compare_only else args.networks
@@ -115,14 +122,16 @@ def main() -> None:
                              and s["first_flops_share"] <= TARGET["first_flops_share"]}
             print(f"{dataset}/{name}: {time.time() - t0:.0f} s, exits " +
                   " ".join(f"{r['accuracy']:.2f}@{r['flops'] / 1e6:.2f}M" for r in res["anytime"]), flush=True)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(json.dumps(data, indent=1))
+            save_checkpoint(ckpt, data)
         if not results:
             continue
         data.setdefault("comparison", {})[dataset] = compare(results)
-        out.write_text(json.dumps(data, indent=1))
+        save_checkpoint(ckpt, data)
         plot_anytime({k: v["table"] for k, v in results.items()}, out.with_name(f"{out.stem}_{dataset}.png"),
                      title=f"MS-RANAS anytime prediction ({dataset}, test split)")
+    write_result("msranas_anytime", data, quick=args.quick, settings=settings, seeds=[args.seed],
+                 tuned_on="MS-RANAS search setting from msranas_ablation.json (best search setting); "
+                          "plugin defaults otherwise", path=out)
 
 
 if __name__ == "__main__":

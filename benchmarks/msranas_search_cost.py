@@ -32,6 +32,7 @@ from nascore_msranas.network import MultiScaleSupernet, make_layout
 from nascore_msranas.search import Searcher, SearchSettings, derive
 
 RESULTS = Path(__file__).resolve().parent / "results" / "msranas_search_cost.json"
+from _common import write_result  # noqa: E402 - sibling module
 TARGET = 4.0
 SEARCH = {"scales": 3, "layers": 4, "C": 4, "nodes": 2, "exits": True}
 FINAL = {"scales": 3, "layers": 7, "C": 8, "nodes": 2, "exits": True}
@@ -92,18 +93,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", nargs="+", default=list(DATASETS), choices=list(DATASETS))
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=None, help="result file (default results/msranas_search_cost[_quick].json)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     specs = QUICK if args.quick else {d: DATASETS[d] for d in args.dataset}
-    out = args.out.with_name(args.out.stem + "_quick.json") if args.quick else args.out
-    data = json.loads(out.read_text()) if out.is_file() else {}
-    data.update(target=TARGET, search_network=SEARCH, final_network=FINAL, settings=specs)
+    data = {"target": TARGET, "search_network": SEARCH, "final_network": FINAL, "results": {}}
     for name, spec in specs.items():
-        data.setdefault("results", {})[name] = res = measure(spec)
+        data["results"][name] = res = measure(spec)
         print(name, json.dumps(res["ratio"]), f"search {res['search_wall_seconds']:.0f} s", flush=True)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(data, indent=1))
+    write_result("msranas_search_cost", data, quick=args.quick, settings=specs, seeds=[0],
+                 tuned_on=None, path=args.out)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-RUNS = RESULTS / "ngram_srm_curves"
 
 
 def run_config(dataset: str, lr: float, seed: int, archs: int, epochs: int, width: float, subset) -> dict:
@@ -74,9 +73,8 @@ def export(run_dirs: list[Path], path: Path) -> dict:
                 "valid_accuracy": ev.metrics["valid_accuracy"], "test_accuracy": ev.metrics.get("test_accuracy"),
                 "train_seconds": ev.metrics.get("train_seconds"),
             })
-    data = {"runs": [str(r.relative_to(HERE.parent)) for r in run_dirs], "space": cfg["space"], "task": cfg["task"],
+    data = {"runs": [r.name for r in run_dirs], "space": cfg["space"], "task": cfg["task"],
             "epochs": cfg["evaluator"]["epochs"], "count": len(rows), "evaluations": rows}
-    path.write_text(json.dumps(data))
     return data
 
 
@@ -97,15 +95,27 @@ def main(argv=None) -> None:
     archs, epochs = args.archs, args.epochs
     if args.quick:
         lrs, archs, epochs = lrs[:1], 4, 4
+    import tempfile
+
+    from _common import checkpoint, results_dir, write_result
+
     tag = "quick" if args.quick else f"{args.dataset}-e{epochs}"
+    configs = {f"{tag}-lr{lr:g}": run_config(args.dataset, lr, i, archs, epochs, args.width, args.subset)
+               for i, lr in enumerate(lrs)}
+    # run directories: a fresh folder for --quick, else one keyed by commit and configs
+    # (a killed build resumes; other code or settings never reuse them)
+    runs = Path(tempfile.mkdtemp(prefix="srm-curves-")) if args.quick else \
+        checkpoint("ngram_srm_curves", configs).with_suffix("")
     run_dirs = []
-    for i, lr in enumerate(lrs):
-        out = RUNS / f"{tag}-lr{lr:g}"
-        build_run(run_config(args.dataset, lr, i, archs, epochs, args.width, args.subset), out)
-        run_dirs.append(out)
+    for name, config in configs.items():
+        build_run(config, runs / name)
+        run_dirs.append(runs / name)
     name = "ngram_srm_curves_quick.json" if args.quick else f"ngram_srm_curves{'' if args.dataset == 'digits' else '_' + args.dataset}.json"
-    data = export(run_dirs, RESULTS / name)
-    print(f"{data['count']} curves of {epochs} epochs -> {RESULTS / name}")
+    data = export(run_dirs, results_dir() / name)
+    data["runs"] = [p.name for p in run_dirs]
+    write_result("ngram_srm_curves", data, quick=args.quick, path=results_dir() / name, settings=configs,
+                 seeds=list(range(len(lrs))), tuned_on=None)
+    print(f"{data['count']} curves of {epochs} epochs -> {results_dir() / name}")
 
 
 if __name__ == "__main__":

@@ -92,8 +92,10 @@ def main(argv=None) -> None:
            "fitted_on": source, "training_rows": len(y), "tau": tau, "features": int(X.shape[1]),
            "support_vectors": int(len(srm.models_[tau]["model"].support_)),
            "archs_per_second": rates, "target_predict": TARGET, "met": rates["predict"] >= TARGET}
-    name = "ngram_srm_speed_quick.json" if args.quick else "ngram_srm_speed.json"
-    (RESULTS / name).write_text(json.dumps(out, indent=1))
+    from _common import write_result
+
+    write_result("ngram_srm_speed", out, quick=args.quick, settings={"architectures": n, "repeats": repeats},
+                 seeds=[0], tuned_on=None)
     print(json.dumps(out, indent=1))
 
 

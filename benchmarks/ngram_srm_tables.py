@@ -158,7 +158,12 @@ def main(argv=None) -> None:
                paper={"table2": PAPER_TABLE2, "table3": PAPER_TABLE3}, seconds=time.time() - t)
     suffix = path.stem.removeprefix("ngram_srm_curves")  # "_mnist" for the MNIST curve set
     name = "ngram_srm_tables_quick.json" if args.quick else f"ngram_srm_tables{suffix}.json"
-    (RESULTS / name).write_text(json.dumps(out, indent=1))
+    from _common import results_dir, write_result
+
+    write_result("ngram_srm_tables", out, quick=args.quick, path=results_dir() / name,
+                 settings={"curves": path.name, "train": n_train, "splits": 3 if args.quick else args.splits},
+                 seeds=list(range(3 if args.quick else args.splits)),
+                 tuned_on="SRM and encoder settings of the ngram-srm plugin (chosen on ngram_srm_curves.json)")
     for key in ("table2", "table3"):
         for k, v in out[key].items():
             print(f"{key} {k:14s} R2 {v['r2_mean']:6.2f} +- {v['r2_std']:5.2f}  tau {v['kendall_tau_mean']:.3f}")

@@ -1,11 +1,13 @@
 """Generate docs/benchmarks.md from benchmarks/results/*.json alone.
 
-A result file is rendered from three optional keys, which every benchmark script writes:
+Every result file has a top-level ``provenance`` (commit, dirty flag, command, settings,
+seeds, tuned_on; see ``_common.py``), rendered under the section's title.  Optional keys:
 
 * ``title`` and ``description`` (what was measured, how, on which data and machine);
+* ``arms`` (``{name: {n, mean, se}}``) and ``comparisons`` (paired, study shape): rendered
+  as tables, each comparison with its verdict under the evidence standard (``EVIDENCE``);
 * ``summary``: a list of flat dicts, rendered as a table (one row each);
-* ``targets``: a list of ``{"name", "target", "measured", "met"}``;
-* ``command``: the command that reproduces the file.
+* ``targets``: a list of ``{"name", "target", "measured", "met"}``.
 
 Files without ``summary`` show their top-level scalar values.  Quick-mode files
 (``*_quick.json``) are listed only when no full-budget file exists for the benchmark.
@@ -67,13 +69,89 @@ def block(value, depth: int = 0) -> list[str]:
     return [_fmt(value), ""]
 
 
+EVIDENCE = """## The evidence standard
+
+Every figure in these docs names its file (`benchmarks/results/NAME.json`), its key in
+that file, and the file's provenance commit; a file's `provenance` records the exact command,
+settings, seeds and what any default in use was tuned on (`tuned_on`).
+
+* **"A beats B"** needs a paired comparison (same seeds or orders for A and B) with
+  z = mean paired difference / its standard error >= 2, over at least 5 seeds for trained
+  networks and at least 30 for tabular searches and replays. The comparison entry
+  (`comparisons` in the file: `arm`, `against`, `metric`, `n`, `diff_mean`, `diff_se`, `z`,
+  and the Wilcoxon signed-rank `p_value`) is cited with the claim. Anything less is written
+  **"tie"** or **"within noise"**, whatever the means say; "loses" is z <= -2.
+* **Selection uses validation only.** Searches choose on `valid_accuracy`; `test_accuracy` is
+  reported for the architecture validation chose, never used to choose. Where both are
+  shown, the validation comparison comes first.
+* **Tuning is disjoint from reporting.** Defaults are chosen on data, seeds or curves that
+  are not the ones a figure is reported on; `tuned_on` names them.
+* **Regeneration.** `make bench-check` reruns every script's `--quick` mode from the code
+  and compares it with the committed `*_quick.json` (equal where deterministic, within the
+  tolerances each script's `CHECK` declares where not). A file whose provenance says
+  `"backfilled": true` was written before provenance existed: its commit is the one that
+  committed the file, and its figures are not evidence until regenerated.
+"""
+
+
+def _verdict(c: dict, min_n: int) -> str:
+    z, n = c.get("z"), c.get("n") or 0
+    if z is None or n < min_n:
+        return f"tie (n < {min_n})" if n < min_n else "tie"
+    return "beats" if z >= 2 else "loses" if z <= -2 else "tie"
+
+
+def _prov_line(p: dict) -> str:
+    commit = (p.get("commit") or "unknown")[:10]
+    dirty = " (dirty tree)" if p.get("dirty") else ""
+    back = " · backfilled, not regenerated" if p.get("backfilled") else ""
+    seeds = p.get("seeds")
+    seeds_txt = ""
+    if isinstance(seeds, list) and seeds and all(isinstance(x, int) for x in seeds):
+        seeds_txt = f" · seeds {seeds[0]}..{seeds[-1]} ({len(seeds)})" if len(seeds) > 3 else f" · seeds {seeds}"
+    elif seeds:
+        seeds_txt = f" · seeds {_fmt(seeds)}"
+    return f"commit `{commit}`{dirty}{back}{seeds_txt}"
+
+
+def evidence_tables(data: dict, tabular: bool) -> list[str]:
+    lines = []
+    arms = data.get("arms")
+    if isinstance(arms, dict) and arms and all(isinstance(v, dict) and "mean" in v for v in arms.values()):
+        lines += ["**arms** (mean ± standard error over seeds)", ""]
+        lines += table([{"arm": k, "n": v.get("n"), "mean": v.get("mean"), "se": v.get("se")}
+                        for k, v in arms.items()]) + [""]
+    comps = data.get("comparisons")
+    if isinstance(comps, list) and comps and all(isinstance(c, dict) and "z" in c for c in comps):
+        min_n = 30 if tabular else 5
+        lines += [f"**comparisons** (paired; verdict: z >= 2 over >= {min_n} seeds, else tie)", ""]
+        lines += table([{"arm": c.get("arm"), "against": c.get("against"), "metric": c.get("metric"),
+                         "n": c.get("n"), "diff": c.get("diff_mean"), "se": c.get("diff_se"), "z": c.get("z"),
+                         "wilcoxon p": c.get("p_value"), "verdict": _verdict(c, min_n)} for c in comps]) + [""]
+    return lines
+
+
+#: result files whose comparisons are tabular searches or curve replays (30 seeds needed)
+TABULAR = ("tnas_nb201", "peers_nb201", "ngram_srm_acceleration", "tnas_tune", "compose_pipelines")
+
+
 def section(name: str, data: dict) -> list[str]:
     lines = [f"## {data.get('title', name)}", "", f"Source: `benchmarks/results/{name}.json`"]
+    prov = data.get("provenance")
+    if isinstance(prov, dict):
+        lines[-1] += " · " + _prov_line(prov)
+        if prov.get("command"):
+            lines.append(f"· reproduce: `{prov['command']}`")
+        if prov.get("tuned_on"):
+            lines += ["", f"Tuned on: {_fmt(prov['tuned_on'])}"]
+    else:
+        lines.append("· **no provenance** (not regenerated under the evidence standard)")
     if data.get("command"):
-        lines.append(f"· reproduce: `{data['command']}`")
+        lines.append(f"· command: `{data['command']}`")
     lines.append("")
     if data.get("description"):
         lines += [data["description"], ""]
+    lines += evidence_tables(data, name.removesuffix("_quick") in TABULAR)
     targets = data.get("targets")
     if isinstance(targets, list) and targets and all(isinstance(t, dict) for t in targets):
         lines += ["**Targets**", ""] + table([{"target": t.get("name"), "wanted": t.get("target"),
@@ -84,7 +162,7 @@ def section(name: str, data: dict) -> list[str]:
     if data.get("summary") is not None:
         lines += block(data["summary"])
     else:
-        skip = ("title", "description", "command", "notes", "targets")
+        skip = ("title", "description", "command", "notes", "targets", "provenance", "arms", "comparisons")
         scalars = {k: v for k, v in data.items() if _scalar(v) and k not in skip}
         if scalars:
             lines += table([{"quantity": k, "value": v} for k, v in scalars.items()]) + [""]
@@ -105,8 +183,9 @@ def render(results: Path, out: Path) -> Path:
     full = {p.stem for p in files if not p.stem.endswith("_quick")}
     lines = ["# Benchmarks", "",
              "Generated by `benchmarks/run_all.py --render` from `benchmarks/results/*.json`; do not edit.",
-             "Figures were measured on this project's 2-core CPU machines unless a section says GPU;",
-             "ratios come from one run of one script. `make bench` re-runs everything.", ""]
+             "Figures were measured on this project's 2-core CPU machines unless a section says GPU.",
+             "`make bench` re-runs everything; `make bench-check` regenerates the quick modes and compares.", "",
+             *EVIDENCE.splitlines(), ""]
     for p in files:
         if p.stem.endswith("_quick") and p.stem[: -len("_quick")] in full:
             continue

@@ -163,27 +163,35 @@ def main(argv=None) -> dict:
     args.scheme, args.prune_ratio = "B", 0.4
     _limit_threads()
     t0 = time.perf_counter()
-    path = RESULTS.with_name(RESULTS.stem + "_quick.json") if args.quick else RESULTS
-    previous = json.loads(path.read_text()).get("datasets", {}) if path.exists() else {}
-    results = dict(previous)
+    # this invocation's datasets and seeds only: nothing is merged from an earlier file
+    results = {}
     for name in args.datasets:
-        runs = [r for r in previous.get(name, {}).get("runs", []) if r["seed"] not in args.seeds]
+        runs = []
         for seed in args.seeds:
             args.seed = seed
             runs.append(run_dataset(name, args))
-        runs.sort(key=lambda r: r["seed"])
         results[name] = {"runs": runs, "summary": summarize(name, runs)}
     rows = [results[n]["summary"] for n in DATASETS if n in results]
+    from nascore.evidence import paired, summarize as stat
+
+    arms, comparisons = {}, []
+    for name, r in results.items():
+        for stage in ("baseline", "gs", "gs_ls"):
+            arms[f"{name}/{stage}"] = stat([x[stage]["test_accuracy"] for x in r["runs"]])
+        for stage in ("gs", "gs_ls"):
+            for metric in ("test_accuracy", "params"):
+                comparisons.append({"arm": f"{name}/{stage}", "against": f"{name}/baseline", "metric": metric,
+                                    **paired([x[stage][metric] for x in r["runs"]],
+                                             [x["baseline"][metric] for x in r["runs"]])})
     out = {
         "benchmark": "steerage_ffnn", "quick": args.quick,
         "title": "STEERAGE FFNN synthesis (Tables 3/4 analogue)",
         "description": ("Baseline MLP (hidden 2d, d) vs global search (Algorithm 1 + EES on a boosted-tree "
                         "predictor, Table 2 space with neurons refined to d/2..4d) vs global + SCANN local "
                         "search; mean test accuracy and active parameters over split seeds on scikit-learn "
-                        "datasets; Adam lr 0.01 wd 1e-3, reduced epochs, 2-core CPU."),
-        "command": "nice .venv/bin/python benchmarks/steerage_ffnn.py" + (" --quick" if args.quick else ""),
-        "settings": {k: v for k, v in vars(args).items() if k not in ("quick", "datasets", "seed")},
-        "summary": rows,
+                        "datasets; Adam lr 0.01 wd 1e-3, reduced epochs, 2-core CPU. 'met' compares means only; "
+                        "the paired comparisons (z) decide, and need >= 5 seeds before any 'beats'."),
+        "summary": rows, "arms": arms, "comparisons": comparisons,
         "targets": [{"name": f"{r['dataset']}: GS+LS vs baseline",
                      "target": "mean test accuracy >= baseline with fewer parameters",
                      "measured": f"{r['gs_ls_test']:.2f}% / {r['gs_ls_params']:.0f} vs "
@@ -193,10 +201,11 @@ def main(argv=None) -> dict:
         "wall_seconds_this_invocation": time.perf_counter() - t0,
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "load_average": os.getloadavg()},
     }
-    path = RESULTS.with_name(RESULTS.stem + "_quick.json") if args.quick else RESULTS
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=1, default=str))
-    print(f"wrote {path}")
+    from _common import write_result
+
+    write_result("steerage_ffnn", out, quick=args.quick, seeds=args.seeds,
+                 settings={k: v for k, v in vars(args).items() if k not in ("quick", "seed")},
+                 tuned_on="STEERAGE plugin defaults (see docs/plugins/steerage.md); nothing tuned here")
     return out
 
 

@@ -157,11 +157,10 @@ def run_baseline(a) -> dict:
     return train_full(space.baseline(task), task, a.epochs, a.seed)
 
 
-def write(results: dict, baseline, quick: bool) -> Path:
-    path = RESULTS.with_name(RESULTS.stem + "_quick.json") if quick else RESULTS
-    old = json.loads(path.read_text()) if path.exists() else {}
-    sizes = {**old.get("sizes", {}), **{str(k): v for k, v in results.items()}}
-    baseline = baseline or old.get("baseline")
+def write(results: dict, baseline, quick: bool, seed: int) -> Path:
+    """This invocation's sizes (and baseline, if trained) only: nothing is merged from an
+    earlier file."""
+    sizes = {str(k): v for k, v in results.items()}
     rows = []
     if baseline:
         rows.append({"model": "LeNet-5 baseline (28x28)", "error_%": 100 - baseline["test_accuracy"],
@@ -176,8 +175,7 @@ def write(results: dict, baseline, quick: bool) -> Path:
         "benchmark": "steerage_lenet5_mnist", "quick": quick,
         "title": "STEERAGE LeNet-5 on MNIST (Table 7 analogue, reduced epochs)",
         "description": __doc__.split("\n\n")[1].replace("\n", " "),
-        "command": "nice .venv/bin/python benchmarks/steerage_lenet5_mnist.py" + (" --quick" if quick else ""),
-        "settings": QUICK if quick else FULL, "train": train_settings(), "baseline": baseline, "sizes": sizes,
+        "train": train_settings(), "baseline": baseline, "sizes": sizes,
         "summary": rows,
         "targets": [{"name": f"GS+LS {k}x{k}", "target": "<= 1.0% test error with <= 10k weights",
                      "measured": f"{100 - sizes[k]['gs_ls']['test_accuracy']:.2f}% / {sizes[k]['gs_ls']['params']}",
@@ -185,9 +183,10 @@ def write(results: dict, baseline, quick: bool) -> Path:
         "paper": {"baseline": "0.80% / 62.0k", "gs_ls_21": "0.66% / 7.2k", "gs_ls_28": "0.68% / 9.9k"},
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "load_average": os.getloadavg()},
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=1, default=str))
-    return path
+    from _common import write_result
+
+    return write_result("steerage_lenet5_mnist", out, quick=quick, settings=QUICK if quick else FULL, seeds=[seed],
+                        tuned_on="STEERAGE plugin defaults (see docs/plugins/steerage.md); nothing tuned here")
 
 
 def main(argv=None):
@@ -209,7 +208,7 @@ def main(argv=None):
     if baseline:
         print(f"baseline: {100 - baseline['test_accuracy']:.2f}% error, {baseline['params']} weights", flush=True)
     results = {s: run_size(s, a) for s in sizes}
-    print(f"wrote {write(results, baseline, a.quick)}")
+    write(results, baseline, a.quick, a.seed)
 
 
 if __name__ == "__main__":

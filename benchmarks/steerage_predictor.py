@@ -85,6 +85,14 @@ def throughput(space, X, y, seed: int) -> dict:
             "batch_10000_per_cpu_second": len(big) / c_big, "batch_100_per_cpu_second": 2000 / c_small}
 
 
+#: bench_check: the training set is seeded, but BLAS and thread counts differ across
+#: machines: accuracies and MSEs within bands, rankings and throughput not compared
+CHECK = {"ignore": ["targets.1.*", "targets.2.*", "speedup_vs_training", "throughput*", "targets.0.measured",
+                    "targets.0.met", "summary.*.seconds", "summary.*.regressor"],
+         "bands": {"trained.valid_accuracy.*": 1.0, "accuracy_*": 1.0, "summary.*.loo_mse": 5.0,
+                   "summary.*.kendall_tau": 0.1}}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="40 architectures, 3 epochs")
@@ -92,7 +100,8 @@ def main(argv=None):
     ap.add_argument("--epochs", type=int, default=None, help="epochs per architecture (default 8; quick 3)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--reuse", action="store_true",
-                    help="reuse the trained set and LOO results of the existing JSON; re-measure throughput only")
+                    help="reuse the trained set and LOO results of an earlier invocation of the same commit and "
+                         "settings (a checkpoint, never the result file); re-measure throughput only")
     a = ap.parse_args(argv)
     n = a.samples or (40 if a.quick else 200)
     epochs = a.epochs or (3 if a.quick else 8)
@@ -104,12 +113,13 @@ def main(argv=None):
     from nascore_steerage.regressors import compare_regressors
 
     space, task = space_and_task()
-    path = RESULTS.with_name(RESULTS.stem + "_quick.json") if a.quick else RESULTS
-    if a.reuse:
-        old = json.loads(path.read_text())
-        genomes, y = old["trained"]["genomes"], np.array(old["trained"]["valid_accuracy"])
-        s_per_arch, epochs, loo_s = old["seconds_per_trained_architecture"], old["epochs"], old["loo_seconds"]
-        loo = {r["regressor"]: {k: r[k] for k in ("loo_mse", "kendall_tau", "seconds")} for r in old["summary"]}
+    from _common import checkpoint, load_checkpoint, save_checkpoint, write_result
+
+    ckpt = checkpoint("steerage_predictor", {"samples": n, "epochs": epochs, "seed": a.seed})
+    old = load_checkpoint(ckpt, {}) if a.reuse else {}
+    if old:
+        genomes, y = old["genomes"], np.array(old["valid_accuracy"])
+        s_per_arch, loo_s, loo = old["seconds_per_trained_architecture"], old["loo_seconds"], old["loo"]
         X = np.stack([space.to_vector(space.make(g)) for g in genomes])
     else:
         genomes, y, s_per_arch = train_set(space, task, n, epochs, a.seed)
@@ -117,6 +127,8 @@ def main(argv=None):
         t0 = time.perf_counter()
         loo = compare_regressors(X, y, seed=a.seed)
         loo_s = time.perf_counter() - t0
+        save_checkpoint(ckpt, {"genomes": genomes, "valid_accuracy": np.asarray(y).tolist(), "loo": loo,
+                               "seconds_per_trained_architecture": s_per_arch, "loo_seconds": loo_s})
     speed = throughput(space, X, y, a.seed)
     best = min(loo, key=lambda k: loo[k]["loo_mse"])
     per_s = speed["batch_10000_per_second"]
@@ -126,7 +138,6 @@ def main(argv=None):
         "title": "STEERAGE accuracy predictor: LOO MSE of six regressors (Fig. 3) and throughput",
         "description": (f"{len(y)} Sobol-sampled ffnn architectures trained on digits ({epochs} epochs, Adam) -> "
                         "leave-one-out MSE of six regressors on genome vectors; boosted-tree predictions/s."),
-        "command": "nice .venv/bin/python benchmarks/steerage_predictor.py" + (" --quick" if a.quick else ""),
         "samples": len(y), "epochs": epochs, "accuracy_range": [float(y.min()), float(y.max())],
         "accuracy_std": float(y.std()),
         "summary": [{"regressor": k, "loo_mse": v["loo_mse"], "kendall_tau": v["kendall_tau"],
@@ -143,8 +154,8 @@ def main(argv=None):
         "trained": {"genomes": genomes, "valid_accuracy": y.tolist()},
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "load_average": os.getloadavg()},
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=1, default=str))
+    path = write_result("steerage_predictor", out, quick=a.quick, settings={"samples": n, "epochs": epochs},
+                        seeds=[a.seed], tuned_on="regressor settings: nascore_steerage.regressors defaults")
     for row in out["summary"]:
         print(f"{row['regressor']:<18} LOO MSE {row['loo_mse']:.3f}  tau {row['kendall_tau']:.3f}")
     print(f"predictions/s: {per_s:.0f} wall, {per_cpu_s:.0f} per CPU second "

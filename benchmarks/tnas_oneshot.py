@@ -24,6 +24,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "tnas_oneshot.json"
+from _common import checkpoint, load_checkpoint, save_checkpoint, write_result  # noqa: E402
 
 SPACES = {"nb201": {"name": "nb201", "C": 8, "N": 1},
           "darts": {"name": "darts", "C": 4, "layers": 3, "nodes": 3}}
@@ -79,13 +80,18 @@ def main(argv=None) -> int:
     n_random = 2 if args.quick else args.random
     evaluator = dict(EVALUATOR, epochs=3) if args.quick else EVALUATOR
     epochs = 3 if args.quick else args.supernet_epochs
-    out = RESULTS.with_name("tnas_oneshot_quick.json") if args.quick else RESULTS
-    data = json.loads(out.read_text()) if out.exists() and not args.quick else {}
+    settings = {"tasks": tasks, "spaces": spaces, "seeds": seeds, "random": n_random, "evaluator": evaluator,
+                "supernet_epochs": epochs}
+    # finished (task, space) rows resume from a checkpoint keyed by commit and settings
+    ckpt = None if args.quick else checkpoint("tnas_oneshot", settings)
+    data = load_checkpoint(ckpt, {})
     results = data.setdefault("results", {})
     for task_name in tasks:
         for space_name in spaces:
             key = f"{task_name}/{space_name}"
-            row = results[key] = {}
+            if key in results:
+                continue
+            row = {}
             task, space = TASKS[task_name], SPACES[space_name]
             row["protocol"] = {"task": task, "space": space, "evaluator": evaluator, "supernet_epochs": epochs,
                                "seeds": seeds, "random_architectures": n_random, "vae": VAE,
@@ -107,10 +113,10 @@ def main(argv=None) -> int:
                 print(f"{key} {name}: mean test {row[name]['mean_test']:.2f} "
                       f"(random {row['random']['mean_test']:.2f}), wall {row[name]['mean_wall_seconds']:.0f}s, "
                       f"supernet/child epoch {row[name]['mean_supernet_to_child_epoch']:.2f}", flush=True)
-                out.parent.mkdir(parents=True, exist_ok=True)
-                out.write_text(json.dumps(data, indent=1))
-    out.write_text(json.dumps(data, indent=1))
-    print(f"wrote {out}")
+            results[key] = row
+            save_checkpoint(ckpt, data)
+    write_result("tnas_oneshot", data, quick=args.quick, settings=settings, seeds=list(range(seeds)),
+                 tuned_on="VAE settings of tnas_vae.py / the tnas plugin defaults; nothing tuned here")
     return 0
 
 

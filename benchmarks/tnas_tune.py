@@ -88,8 +88,14 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     seeds = 3 if args.quick else args.seeds
     grid = dict(list(GRID.items())[:2]) if args.quick else GRID
-    out = RESULTS.with_name("tnas_tune_quick.json") if args.quick else RESULTS
-    data = json.loads(out.read_text()) if out.exists() else {}
+    from _common import checkpoint, load_checkpoint, save_checkpoint, write_result
+
+    # one invocation = one pass; finished settings resume from a checkpoint keyed by commit,
+    # settings and seeds (never from the result file)
+    ckpt = None if args.quick else checkpoint("tnas_tune", {"grid": {k: grid[k] for k in grid
+                                                                    if not args.only or k in args.only},
+                                                           "seeds": seeds, "base": BASE})
+    data = load_checkpoint(ckpt, {})
     data["protocol"] = {"dataset": "cifar10", "objective": "mean best cifar10_valid in 100 queries",
                         "seeds": f"1000..{1000 + seeds - 1}", "base": BASE}
     table = data.setdefault("settings", {})
@@ -99,8 +105,7 @@ def main(argv=None) -> int:
 
         pool = mp.get_context("spawn").Pool(args.workers)
     for name, (over, batch) in grid.items():
-        if (args.only and name not in args.only) or (name in table and table[name]["seeds"] >= seeds
-                                                     and not args.only):
+        if (args.only and name not in args.only) or name in table:
             continue
         sampler = {"name": "tnas", **BASE, **over}
         optimizer = {"name": "random-search", "batch_size": batch}
@@ -115,16 +120,18 @@ def main(argv=None) -> int:
         print(f"{name:55s} best valid {np.mean(best):.3f} +- {np.std(best) / np.sqrt(seeds):.3f} "
               f"opt {table[name]['found_best_valid_share']:.2f} "
               f"({time.perf_counter() - t:.0f}s)", flush=True)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(data, indent=1))
+        save_checkpoint(ckpt, data)
     if pool:
         pool.close()
     if table:
         data["chosen"] = choose(table)
         data["rule"] = ("among the settings of the latest pass (most seeds), the cheapest (VAE layers x Adam "
                         "steps x rounds per 100 queries) whose mean is within one standard error of the best mean")
-    out.write_text(json.dumps(data, indent=1))
-    print(f"wrote {out}; best setting: {data.get('chosen')}")
+    write_result("tnas_tune", data, quick=args.quick, settings={"grid": grid, "only": args.only, "base": BASE},
+                 seeds=list(range(1000, 1000 + seeds)),
+                 tuned_on="this file is the tuning: cifar10_valid, seeds listed; reported elsewhere on "
+                          "disjoint seeds (tnas_nb201.py: 3000..3029)")
+    print(f"best setting: {data.get('chosen')}")
     return 0
 
 

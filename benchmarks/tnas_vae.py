@@ -115,8 +115,7 @@ def main(argv=None) -> int:
     ap.add_argument("--small-only", action="store_true", help="only (re)measure the 30-architecture regime")
     args = ap.parse_args(argv)
     n, steps = (200, 100) if args.quick else (1000, 1500)
-    out = RESULTS.with_name("tnas_vae_quick.json") if args.quick else RESULTS
-    data = json.loads(out.read_text()) if out.exists() and args.small_only else {}
+    data = {}  # this invocation only (--small-only writes the small regime alone)
     data.update({"vae": VAE})
     data.setdefault("spaces", {})
     for name in ["nb201"] if args.quick else ["nb201", "darts"]:
@@ -130,9 +129,11 @@ def main(argv=None) -> int:
     if not args.small_only:
         data["figure2_nb201_cifar10"] = figure2(steps, n)
     print(json.dumps(data.get("figure2_nb201_cifar10"), indent=1))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(data, indent=1))
-    print(f"wrote {out}")
+    from _common import write_result
+
+    write_result("tnas_vae", data, quick=args.quick, settings={"architectures": n, "steps": steps,
+                                                               "small_only": args.small_only, "vae": VAE},
+                 seeds=[0], tuned_on="VAE size/steps: tnas_tune.py (cifar10_valid, seeds 1000..1049)")
     return 0
 
 
