@@ -35,7 +35,7 @@ def components(kind: str | None = None):
 
 def run(config, out=None, resume: bool = False, **kwargs):
     """Run a pipeline from a TOML path or a dict; returns the result (as in ``result.json``)."""
-    from .pipeline import run_pipeline
+    from .driver import run_pipeline
 
     return run_pipeline(config, out=out, resume=resume, **kwargs)
 

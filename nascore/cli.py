@@ -46,7 +46,7 @@ def cli():
               help="write report.html with plots (default: the config's report key, else yes)")
 def run(config, sets, out, resume, quiet, as_json, report):
     """Run the pipeline described by CONFIG (a TOML file), or resume one."""
-    from .pipeline import run_pipeline
+    from .driver import run_pipeline
 
     if resume and config:
         raise click.UsageError("give either CONFIG or --resume DIR, not both")

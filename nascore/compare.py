@@ -52,7 +52,7 @@ def best_so_far(evals) -> list[float | None]:
 
 def run_or_load(targets, out_root: Path | None = None, quiet: bool = True) -> list[Path]:
     """Run directories for ``targets``: a directory is used as is, a TOML config is run."""
-    from .pipeline import run_pipeline
+    from .driver import run_pipeline
 
     dirs = []
     for t in targets:

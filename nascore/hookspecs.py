@@ -60,7 +60,7 @@ def register_samplers(register):
 def register_optimizers(register):
     """Register optimizers (search strategies).
 
-    ``run(ctx)`` searches with the :class:`nascore.pipeline.SearchContext` it is given
+    ``run(ctx)`` searches with the :class:`nascore.context.SearchContext` it is given
     (space, sampler, encoder, predictor, ``evaluate``, budget, rng, progress, log) and
     returns a :class:`nascore.results.SearchResult`.
     """

@@ -235,8 +235,8 @@ class SyntheticEvaluator:
 def synthetic_context(space: SearchSpace, *, budget: int = 30, seed: int = 0, sampler=None, encoder=None,
                       predictor=None, evaluator=None):
     """A SearchContext with the synthetic objective and the local executor (no files)."""
+    from .context import SearchContext
     from .executors import LocalExecutor
-    from .pipeline import SearchContext
     from . import create
 
     evaluator = evaluator or SyntheticEvaluator()
@@ -326,8 +326,8 @@ def check_compressor(what: str, compressor, conf: dict) -> None:
     """Compress a small trained network of a supported space on digits; cost must not rise."""
     if "space" not in conf:
         return  # a compressor that declares no space is checked by its own tests
+    from .context import SearchContext
     from .data import load_task
-    from .pipeline import SearchContext
     from .executors import LocalExecutor
 
     space = _space_for(conf)

@@ -237,7 +237,7 @@ class MSRANAS:
         when the evaluator trains nothing (a tabular or synthetic one)."""
         import torch
 
-        from nascore.pipeline import evaluation_seed
+        from nascore.api import evaluation_seed
 
         state = weights.get(best.key) or ctx.weights_for(best.key)
         if state is None:

@@ -12,7 +12,7 @@ DEFAULT_NETWORK = {"C": 8, "layers": 5}
 
 def _context(space, task, *, seed: int, device: str, train_epochs: int, quiet: bool):
     from nascore.params import resolved_params
-    from nascore.pipeline import Console, SearchContext
+    from nascore.api import Console, SearchContext
 
     config = {"seed": seed, "budget": 0, "device": device, "metric": "valid_accuracy",
               "space": {"name": "darts", **resolved_params(space)},

@@ -141,7 +141,7 @@ class EfficientEvolutionarySearch:
         """Train ``best`` and measure its test accuracy (the last step of Algorithm 2)."""
         if self.final_epochs:
             from nascore.evaluation import build_seeded
-            from nascore.pipeline import evaluation_seed
+            from nascore.api import evaluation_seed
 
             task = ctx.task
             seed = evaluation_seed(ctx.seed, best.key)

@@ -1,0 +1,225 @@
+"""The pipeline driver: config -> components -> run -> result.
+
+The driver is the single writer of the run store.  Evaluations run on the executor and
+their results are committed the moment they come back.  Resume is replay: a run is
+deterministic given its seed and its evaluation results, so ``resume=True`` re-runs the
+search with finished evaluations served from the store and continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from . import config as cfg
+from .arch import Architecture
+from .console import Console
+from .context import SearchContext
+from .errors import ConfigError, NascoreError, RunStoreError
+from .job import evaluate_job
+from .results import SearchResult
+
+
+def _build(registry, kind: str, table: dict | None, name_key: str = "name"):
+    if table is None:
+        return None
+    params = dict(table)
+    name = params.pop(name_key)
+    return registry.create(kind, name, **params)
+
+
+def default_out_dir(name: str) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = Path("runs") / f"{name}-{stamp}"
+    path, i = base, 1
+    while path.exists():
+        path, i = Path(f"{base}-{i}"), i + 1
+    return path
+
+
+def prepare(config, *, out=None, resume: bool = False, sets=None) -> tuple[dict, Path | None]:
+    """Load, override and resolve a config; for ``resume`` read it back from ``out``."""
+    if resume:
+        if out is None:
+            raise ConfigError("--resume needs the run directory")
+        out = Path(out)
+        if not (out / "config.toml").is_file():
+            raise RunStoreError(f"{out} is not a run directory (no config.toml); nothing to resume")
+        if sets:
+            raise ConfigError("--set cannot change a run that is resumed; start a new run instead")
+        return cfg.resolve(cfg.load(out / "config.toml")), out
+    resolved = cfg.resolve(cfg.apply_overrides(cfg.load(config), sets))
+    return resolved, (Path(out) if out is not None else None)
+
+
+def run_pipeline(config, *, out=None, resume: bool = False, sets=None, quiet: bool = True,
+                 json_logs: bool = False, write_files: bool = True, report: bool | None = None) -> dict:
+    """Run a pipeline; returns the result dict (the content of ``result.json``).
+
+    ``report``: write ``report.html`` and its plots into the run directory.  ``None``
+    takes the config's ``report`` key, else False: the API writes no report unless asked
+    (``nascore report DIR`` writes it later); the CLI asks for one unless ``--no-report``."""
+    from .plugins import get_registry
+    from .store import RunStore
+
+    resolved, out = prepare(config, out=out, resume=resume, sets=sets)
+    if out is None and write_files:
+        out = default_out_dir(resolved["name"])
+    console = Console(quiet=quiet, json_logs=json_logs)
+    store = None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        if not resume and (out / "run.sqlite").exists():
+            raise RunStoreError(f"{out} already holds a run; resume it with --resume or choose another --out")
+        store = RunStore(out)
+        if resume:
+            stored = store.get_meta("config")
+            if stored is not None and stored != json.loads(json.dumps(resolved)):
+                store.close()
+                raise RunStoreError(f"{out}/config.toml differs from the configuration stored in run.sqlite")
+        else:
+            store.set_meta("config", resolved)
+            (out / "config.toml").write_text(cfg.dumps(resolved))
+    try:
+        if report is None:
+            report = bool(resolved.get("report", False))
+        return _execute(get_registry(), resolved, out, store, console, resume, report)
+    finally:
+        if store is not None:
+            store.close()
+
+
+def _execute(registry, resolved: dict, out: Path | None, store, console: Console, resume: bool,
+             report: bool = False) -> dict:
+    t0 = time.time()
+    space = _build(registry, "search_space", resolved["space"])
+    evaluator = _build(registry, "evaluator", resolved["evaluator"])
+    executor = _build(registry, "executor", resolved["executor"])
+    ctx = SearchContext(
+        config=resolved, space=space, evaluator=evaluator, executor=executor, store=store, out=out,
+        sampler=_build(registry, "sampler", resolved.get("sampler")),
+        encoder=_build(registry, "encoder", resolved.get("encoder")),
+        predictor=_build(registry, "predictor", resolved.get("predictor")),
+        stopper=_build(registry, "stopper", resolved.get("stopper")),
+        console=console,
+    )
+    optimizer = _build(registry, "optimizer", resolved["optimizer"])
+    if ctx.encoder is not None and hasattr(ctx.encoder, "set_space"):
+        ctx.encoder.set_space(space)
+    if store is not None:
+        store.event("start", resume=resume, replayable=ctx.replayable)
+    if resume:
+        console.log(f"resuming {out}: {ctx.replayable} evaluations will be replayed from the store")
+    try:
+        if ctx.sampler is not None and hasattr(ctx.sampler, "setup"):
+            ctx.sampler.setup(ctx)
+        with ctx.searching():
+            result = optimizer.run(ctx)
+        if not isinstance(result, SearchResult):
+            raise NascoreError(f"optimizer {resolved['optimizer']['name']!r} returned {type(result).__name__}, not a SearchResult")
+        summary = _finish(ctx, result, resolved, t0)
+    finally:
+        executor.shutdown()
+    if store is not None:
+        store.event("finish", wall_seconds=summary["wall_seconds"])
+    if out is not None:
+        (out / "result.json").write_text(json.dumps(summary, indent=1, default=str))
+    if out is not None and report:
+        try:
+            from .report import write_report
+
+            write_report(out)
+        except Exception as exc:  # noqa: BLE001 - the results are safe; a plot must not lose them
+            console.log(f"report failed: {type(exc).__name__}: {exc}")
+    return summary
+
+
+def _arch_summary(space, arch: Architecture, metrics: dict) -> dict:
+    return {"key": arch.key, "genome": arch.genome, "tokens": space.tokens(arch), "metrics": metrics}
+
+
+def _finish(ctx: SearchContext, result: SearchResult, resolved: dict, t0: float) -> dict:
+    space = ctx.space
+    best_arch = result.best
+    if best_arch is None:
+        ev = ctx.best()
+        best_arch = ev.arch if ev is not None else None
+    summary: dict[str, Any] = {"best": None, "stages": [], "info": result.info}
+    if best_arch is not None:
+        known = ctx.known(best_arch.key)
+        metrics = dict(known.metrics) if known is not None else {}
+        metrics.update(result.metrics)
+        summary["best"] = _arch_summary(space, best_arch, metrics)
+        if result.state_dict is not None:
+            ctx.save_weights(best_arch.key, best_arch.genome, metrics, result.state_dict)
+        summary["stages"] = _compress(ctx, best_arch, metrics, result.state_dict)
+        if summary["stages"] and summary["stages"][-1].get("arch"):
+            summary["final"] = summary["stages"][-1]
+    if "baseline" in resolved:
+        summary["baseline"] = _baseline(ctx, resolved["baseline"])
+    summary["evaluations"] = [e.to_json() for e in ctx.history]
+    summary["counts"] = {s: sum(e.status == s for e in ctx.history) for s in ("ok", "failed", "stopped")}
+    summary["budget"] = {"budget": ctx.budget, "used": ctx.used}
+    summary["figures"] = ctx.figures
+    summary["wall_seconds"] = time.time() - t0
+    summary["config"] = resolved
+    summary["run_dir"] = str(ctx.out) if ctx.out is not None else None
+    return summary
+
+
+def _best_model(ctx: SearchContext, arch: Architecture, state_dict):
+    """The trained network of ``arch``: stored weights if kept, else retrained (not counted)."""
+    state_dict = state_dict if state_dict is not None else ctx.weights_for(arch.key)
+    model = ctx.space.build(arch, ctx.task)
+    if state_dict is None:
+        job = ctx.job(arch, stop=False, local=True)
+        outcome = ctx.evaluator.evaluate(arch, ctx.space, ctx.task, seed=job.seed)
+        state_dict = outcome.state_dict
+    if state_dict is not None:
+        model.load_state_dict(state_dict)
+    return model
+
+
+def _compress(ctx: SearchContext, arch: Architecture, metrics: dict, state_dict) -> list[dict]:
+    stages = []
+    tables = ctx.config.get("compress", [])
+    if not tables:
+        return stages
+    from .plugins import get_registry
+
+    registry = get_registry()
+    model = _best_model(ctx, arch, state_dict)
+    for table in tables:
+        compressor = _build(registry, "compressor", table)
+        ctx.log(f"compressing with {table['name']}")
+        t = time.time()
+        res = compressor.compress(arch, model, ctx.task, ctx)
+        stage = {"compressor": table["name"], **res.to_json(), "seconds": time.time() - t}
+        if res.arch is not None:
+            stage["tokens"] = ctx.space.tokens(res.arch) if res.arch.space == ctx.space.name else None
+            arch = res.arch
+        if res.model is not None:
+            model = res.model
+        stages.append(stage)
+        if ctx.store is not None:
+            ctx.store.event("compress", **stage)
+    if model is not None:
+        ctx.save_final_weights(model.state_dict())
+    return stages
+
+
+def _baseline(ctx: SearchContext, table: dict) -> dict:
+    if "string" in table:
+        arch = ctx.space.from_string(table["string"])
+    else:
+        arch = ctx.space.make(table["genome"])
+    ev = ctx.known(arch.key)
+    if ev is None:
+        res = evaluate_job(ctx.job(arch, stop=False, local=True))
+        res.pop("state_dict", None)
+        metrics, status = res.get("metrics", {}), res["status"]
+    else:
+        metrics, status = ev.metrics, ev.status
+    return {**_arch_summary(ctx.space, arch, metrics), "status": status}
