@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 NASCORE_DATA ?= $(abspath ../shared/data)
 export NASCORE_DATA
 
-.PHONY: demo test bench install clean
+.PHONY: demo test bench bench-check install clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py $(BENCH_ARGS)
+
+# rerun every benchmark's --quick mode into a temporary folder and compare it with the
+# committed benchmarks/results/*_quick.json (tolerances: each script's CHECK)
+bench-check: $(STAMP)
+	$(PY) benchmarks/bench_check.py $(BENCH_CHECK_ARGS)
 
 clean:
 	rm -rf runs .pytest_cache

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SKIP = {"run_all.py", "render.py"}
+SKIP = {"run_all.py", "render.py", "bench_check.py"}
 
 
 def scripts() -> list[Path]:

@@ -1,0 +1,72 @@
+"""Benchmarks regenerate: every committed result names its provenance, and the cheapest
+quick modes rerun from the code equal their committed ``*_quick.json`` (the cheap part of
+``make bench-check``; the whole of it is ``make bench-check``)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "benchmarks"
+sys.path.insert(0, str(BENCH))
+
+import bench_check  # noqa: E402
+
+
+def test_compare_tolerances():
+    spec = {"ignore": ["*seconds*", "provenance.commit"], "atol": 0.0, "rtol": 1e-9, "bands": {"acc.*": 0.5}}
+    old = {"provenance": {"commit": "a", "seeds": [1, 2]}, "acc": [90.0, 91.0], "n": 3, "wall_seconds": 1.0,
+           "exact": 0.25, "name": "x"}
+    same = json.loads(json.dumps(old))
+    same.update(wall_seconds=99.0, acc=[90.4, 90.6])
+    same["provenance"]["commit"] = "b"
+    assert bench_check.compare(old, same, spec) == []
+    bad = json.loads(json.dumps(same))
+    bad.update(acc=[90.6, 91.0], exact=0.25 + 1e-6, n=4, name="y")
+    bad["provenance"]["seeds"] = [1, 3]
+    diffs = bench_check.compare(old, bad, spec)
+    assert len(diffs) == 5, diffs
+    assert any(d.startswith("acc.0:") for d in diffs) and any(d.startswith("provenance.seeds.1:") for d in diffs)
+    assert bench_check.compare({"a": [1, 2]}, {"a": [1]}, spec) == ["a: length 2 committed, 1 rerun"]
+    assert bench_check.compare({"a": 1}, {"b": 1}, spec) == ["a: missing from the rerun",
+                                                             "b: new in the rerun (not in the committed file)"]
+
+
+def test_check_spec_reads_the_script_literal():
+    spec = bench_check.check_spec("quickstart")
+    assert spec["bands"]["summary.*accuracy"] == 2.0
+    assert "provenance.commit" in spec["ignore"] and "summary.wall seconds" in spec["ignore"]
+
+
+def _known_commits() -> set[str] | None:
+    res = subprocess.run(["git", "rev-list", "--all"], cwd=ROOT, capture_output=True, text=True)
+    return set(res.stdout.split()) if res.returncode == 0 else None
+
+
+@pytest.mark.parametrize("path", sorted((BENCH / "results").glob("*.json")), ids=lambda p: p.name)
+def test_every_result_has_provenance(path):
+    data = json.loads(path.read_text())
+    prov = data.get("provenance")
+    assert isinstance(prov, dict), f"{path.name}: no provenance"
+    for key in ("commit", "dirty", "command", "settings", "seeds", "tuned_on"):
+        assert key in prov, f"{path.name}: provenance lacks {key}"
+    assert prov["command"] and isinstance(prov["settings"], dict)
+    commits = _known_commits()
+    if commits is not None:
+        assert prov["commit"] in commits, f"{path.name}: commit {prov['commit']} is not in this history"
+    for c in data.get("comparisons") or []:
+        assert {"arm", "against", "metric", "n", "diff_mean", "diff_se", "z", "p_value"} <= set(c), path.name
+
+
+@pytest.mark.parametrize("script", bench_check.CHEAP)
+def test_cheap_quick_modes_regenerate(script, tmp_path):
+    """Measured: the three together take about 2 CPU-minutes on this project's machines."""
+    if not (BENCH / "results" / f"{script}_quick.json").is_file():
+        pytest.skip(f"no committed {script}_quick.json")
+    r = bench_check.check(script, tmp_path, timeout=600)
+    assert r["status"] == "ok", "\n".join([r["status"], *r["differences"][:20]])
