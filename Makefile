@@ -28,6 +28,7 @@ demo: $(STAMP)
 TEST_DIRS := tests $(foreach p,$(PLUGINS),$(p)/tests) $(EXAMPLE_PLUGIN)/tests
 
 test: $(STAMP)
+	$(VENV)/bin/lint-imports
 	@set -e; for d in $(TEST_DIRS); do echo "== pytest $$d"; $(PY) -m pytest -q -p no:cacheprovider $$d; done
 
 bench: $(STAMP)

@@ -20,7 +20,7 @@ from .errors import (
     did_you_mean,
 )
 from .hookspecs import hookimpl
-from .params import in_range, lazy, one_of, param, resolved_params
+from .params import fit_time_validators, in_range, lazy, one_of, param, resolved_params, validate_params
 from .results import FAILED, OK, STOPPED, Compressed, Evaluation, SearchResult
 
 # name -> module that defines it; imported on first access
@@ -46,6 +46,10 @@ _LAZY = {
     "Console": "nascore.console",
     "SearchContext": "nascore.context",
     "DartsSpace": "nascore.spaces.darts",
+    "DARTS_CELLS": ("nascore.spaces.darts", "CELLS"),
+    "darts_in_dim": ("nascore.spaces.darts", "in_dim"),
+    "darts_op_dim": ("nascore.spaces.darts", "op_dim"),
+    "add_run_figure": "nascore.rundir",
     "run_study": "nascore.study",
     "Study": "nascore.study",
     "Arm": "nascore.study",
@@ -68,7 +72,7 @@ def __getattr__(name: str):
 __all__ = [
     "Architecture", "Choice", "Float", "Int", "SearchSpace",
     "ConfigError", "DivergedError", "InvalidGenomeError", "NascoreError", "RunStoreError", "did_you_mean",
-    "hookimpl", "in_range", "lazy", "one_of", "param", "resolved_params",
+    "hookimpl", "fit_time_validators", "in_range", "lazy", "one_of", "param", "resolved_params", "validate_params",
     "FAILED", "OK", "STOPPED", "Compressed", "Evaluation", "SearchResult",
     *sorted(_LAZY),
 ]

@@ -68,3 +68,15 @@ def _tokenizer(config: dict):
             return None
 
     return tokens
+
+
+def add_run_figure(run_dir: Path, path, title: str) -> None:
+    """Record a figure made after a run (by a plugin's command) in its store, once, and
+    rewrite ``report.html`` so the report shows it."""
+    from .report import write_report
+    from .store import RunStore
+
+    with RunStore(require_run_dir(run_dir), create=False) as store:
+        if not any(e.data.get("path") == str(path) for e in store.events("figure")):
+            store.event("figure", path=str(path), title=title)
+    write_report(run_dir)

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from nascore.errors import ConfigError
+from nascore.api import ConfigError
 
 
 def _as_costs(exit_flops) -> np.ndarray:
@@ -172,7 +172,7 @@ def _params_used(model, k: int, input_shape) -> int:
 def exit_costs(model, input_shape, latency_repeats: int = 10) -> list[dict]:
     """Per exit: cumulative ``flops`` (multiply-adds), ``params`` of what has run, and
     measured CPU ``latency_ms`` per sample, for an anytime evaluation (Section 4.3)."""
-    from nascore.metrics import count_flops, measure_latency_ms
+    from nascore.api import count_flops, measure_latency_ms
 
     shape = tuple(int(s) for s in input_shape)
     out = []

@@ -20,7 +20,7 @@ DEFAULT_CONFIG = {
 
 
 def _config(config_path, dataset, epochs, order):
-    from nascore.config import load
+    from nascore.api import load_config as load
 
     config = load(config_path) if config_path else copy.deepcopy(DEFAULT_CONFIG)
     if dataset:

@@ -9,7 +9,7 @@ import time
 import torch
 
 import nascore
-from nascore.data import Split, Task
+from nascore.api import Split, Task
 
 from .anytime import anytime_table, exit_probabilities, summarize
 from .network import MultiScaleSupernet, make_layout

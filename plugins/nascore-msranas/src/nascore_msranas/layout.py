@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import attrs
 
-from nascore.errors import ConfigError
+from nascore.api import ConfigError
 
 Node = tuple[int, int]  # (layer, scale)
 

@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
-from nascore.errors import ConfigError
+from nascore.api import ConfigError
 from nascore.nn.cells import DartsCell
 from nascore.nn.networks import image_shape, make_stem, stem_halvings
 from nascore.nn.ops import ReLUConvBN, check_op

@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import attrs
 
-from nascore.errors import ConfigError
-from nascore.params import in_range, one_of, param
-from nascore.results import SearchResult
+from nascore.api import ConfigError
+from nascore.api import in_range, one_of, param
+from nascore.api import SearchResult
 
 
 def _exit_weights(inst, attribute, value):
@@ -102,7 +102,7 @@ class MSRANAS:
     # ---- checks ------------------------------------------------------------------
     def check(self, ctx):
         """Fail before searching on a wrong space, evaluator, task or exit weights."""
-        from nascore.spaces.darts import DartsSpace
+        from nascore.api import DartsSpace
 
         if not isinstance(ctx.space, DartsSpace):
             raise ConfigError(f"the msranas optimizer searches DARTS cells: use [space] name = 'msranas' or "

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from nascore.errors import ConfigError, RunStoreError
+from nascore.api import ConfigError, RunStoreError, add_run_figure
 
 
 def _read_json(path: Path) -> dict:
@@ -23,8 +23,8 @@ def load_trained(run_dir) -> dict:
     import torch
 
     import nascore
-    from nascore.data import load_task
-    from nascore.rundir import read_config
+    from nascore.api import load_task
+    from nascore.api import read_config
 
     run_dir = Path(run_dir)
     if not (run_dir / "result.json").is_file():
@@ -67,16 +67,5 @@ def anytime_report(run_dir, split: str = "test", latency_repeats: int = 10) -> d
     png = plot_anytime({"searched cell": rows}, run_dir / f"msranas_anytime_{split}.png",
                        thresholds={"searched cell": summary["threshold_curve"]},
                        title=f"Anytime prediction ({split} split)")
-    _add_to_report(run_dir, png, f"MS-RANAS anytime prediction on the {split} split")
+    add_run_figure(run_dir, png, f"MS-RANAS anytime prediction on the {split} split")
     return report
-
-
-def _add_to_report(run_dir: Path, png: Path, title: str) -> None:
-    """Record the figure in the run store (once) and rewrite ``report.html``."""
-    from nascore.report import write_report
-    from nascore.store import RunStore
-
-    with RunStore(run_dir, create=False) as store:
-        if not any(e.data.get("path") == str(png) for e in store.events("figure")):
-            store.event("figure", path=str(png), title=title)
-    write_report(run_dir)

@@ -17,8 +17,8 @@ from typing import ClassVar
 
 import attrs
 
-from nascore.params import in_range, param
-from nascore.spaces.darts import DartsSpace
+from nascore.api import in_range, param
+from nascore.api import DartsSpace
 
 
 @attrs.frozen(slots=False)

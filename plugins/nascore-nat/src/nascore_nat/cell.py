@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import attrs
 import numpy as np
 
-from nascore.errors import InvalidGenomeError, did_you_mean
+from nascore.api import InvalidGenomeError, did_you_mean
 
 NONE_OP = "none"
 SKIP_OP = "skip_connect"

@@ -11,7 +11,7 @@ DEFAULT_NETWORK = {"C": 8, "layers": 5}
 
 
 def _context(space, task, *, seed: int, device: str, train_epochs: int, quiet: bool):
-    from nascore.params import resolved_params
+    from nascore.api import resolved_params
     from nascore.api import Console, SearchContext
 
     config = {"seed": seed, "budget": 0, "device": device, "metric": "valid_accuracy",
@@ -34,7 +34,7 @@ def _table(before: dict, after: dict) -> str:
 
 def optimize_command(genotype, dataset, subset, seed, channels, layers, train_epochs, png, as_json, quiet,
                      **nat_params):
-    from nascore.data import load_task
+    from nascore.api import load_task
 
     from .cell import CellPair
     from .compressor import NATCompressor

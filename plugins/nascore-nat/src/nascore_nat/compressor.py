@@ -15,8 +15,8 @@ from typing import ClassVar
 
 import attrs
 
-from nascore.params import in_range, one_of, param
-from nascore.results import Compressed
+from nascore.api import in_range, one_of, param
+from nascore.api import Compressed
 
 
 @attrs.define
@@ -98,7 +98,7 @@ class NATCompressor:
 
     def _accuracies(self, arch, alpha_arch, space, out_space, model, task, ctx, before, after, *, changed):
         """Fill valid/test accuracy of both networks; returns the optimized network's model."""
-        from nascore.evaluation import build_seeded
+        from nascore.api import build_seeded
 
         trainer = ctx.trainer(**({"epochs": self.retrain_epochs} if self.retrain_epochs else {}))
         if model is None and self.retrain:
@@ -129,6 +129,6 @@ def _epoch_line(record: dict, epochs: int) -> str:
 
 
 def _space_params(space) -> dict:
-    from nascore.params import resolved_params
+    from nascore.api import resolved_params
 
     return resolved_params(space)

@@ -36,7 +36,7 @@ def build_network(pair: CellPair, input_shape, num_classes: int, C: int, layers:
 
 def network_cost(pair: CellPair, input_shape, num_classes: int, C: int, layers: int) -> dict:
     """``params`` and ``flops`` (multiply-adds per sample) of the network of ``pair``."""
-    from nascore.metrics import count_flops, count_params
+    from nascore.api import count_flops, count_params
 
     model = build_network(pair, input_shape, num_classes, C, layers)
     return {"params": count_params(model), "flops": count_flops(model, input_shape)}
@@ -45,7 +45,7 @@ def network_cost(pair: CellPair, input_shape, num_classes: int, C: int, layers: 
 @functools.lru_cache(maxsize=4096)
 def op_cost(op: str, C: int, stride: int, H: int, W: int) -> tuple[int, int]:
     """(parameters, multiply-adds) of op ``op`` on a ``C x H x W`` input with ``stride``."""
-    from nascore.metrics import count_flops, count_params
+    from nascore.api import count_flops, count_params
     from nascore.nn.ops import make_op
 
     module = make_op(op, C, C, stride)

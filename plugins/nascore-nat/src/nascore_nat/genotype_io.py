@@ -14,14 +14,14 @@ from pathlib import Path
 
 import attrs
 
-from nascore.arch import Architecture
-from nascore.errors import ConfigError, InvalidGenomeError
+from nascore.api import Architecture
+from nascore.api import ConfigError, InvalidGenomeError
 
 from .cell import NONE_OP, SKIP_OP, CellPair, check_ops
 
 
 def _darts_space_class():
-    from nascore.spaces.darts import DartsSpace
+    from nascore.api import DartsSpace
 
     return DartsSpace
 
@@ -122,7 +122,7 @@ def _from_run(data: Mapping, path: Path, space_params: dict):
 
 def _from_genome(genome: Mapping, path: Path, space_params: dict):
     """An architecture JSON without its space: rebuild the genotype from the genome keys."""
-    from nascore.spaces.darts import CELLS, in_dim, op_dim
+    from nascore.api import DARTS_CELLS as CELLS, darts_in_dim as in_dim, darts_op_dim as op_dim
 
     try:
         nodes = 1 + max(int(k.split("_node")[1].split("_")[0]) for k in genome) - 2

@@ -14,7 +14,7 @@ import functools
 import json
 from importlib import resources
 
-from nascore.errors import ConfigError, did_you_mean
+from nascore.api import ConfigError, did_you_mean
 
 from .cell import CellPair
 

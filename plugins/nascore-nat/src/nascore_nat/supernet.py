@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from nascore.errors import ConfigError, InvalidGenomeError
+from nascore.api import ConfigError, InvalidGenomeError
 
 from .cell import NONE_OP, Cell, CellPair
 

@@ -25,8 +25,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from nascore.errors import ConfigError, InvalidGenomeError
-from nascore.params import in_range, one_of, param
+from nascore.api import ConfigError, InvalidGenomeError
+from nascore.api import in_range, one_of, param
 
 from .cell import Cell, CellPair, Edge, transition_mask
 from .costs import EdgeCosts, enforce_budget, network_cost

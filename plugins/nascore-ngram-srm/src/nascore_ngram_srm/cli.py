@@ -41,8 +41,8 @@ def _space(name: str, sets) -> object:
 
 def _archs_from_runs(run_dirs) -> tuple[object, list]:
     from nascore import create
-    from nascore.errors import ConfigError
-    from nascore.rundir import read_config, read_evaluations
+    from nascore.api import ConfigError
+    from nascore.api import read_config, read_evaluations
 
     space, archs, seen = None, [], set()
     for run_dir in run_dirs:
@@ -80,7 +80,7 @@ def table(space_name, space_sets, n_archs, run_dirs, ns, granularity, exact, see
     """Table 1 of the paper: feature-matrix size and sparsity for each N."""
     import numpy as np
 
-    from nascore.errors import ConfigError
+    from nascore.api import ConfigError
 
     from .encoder import has_tokens_view, ngram_table
 

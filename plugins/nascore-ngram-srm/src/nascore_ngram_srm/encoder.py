@@ -22,9 +22,9 @@ import attrs
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from nascore.arch import Architecture, SearchSpace
-from nascore.errors import ConfigError
-from nascore.params import in_range, one_of, param
+from nascore.api import Architecture, SearchSpace
+from nascore.api import ConfigError
+from nascore.api import in_range, one_of, param
 
 BOS, EOS = "<s>", "</s>"
 _KIND = re.compile(r"[A-Za-z_]+")

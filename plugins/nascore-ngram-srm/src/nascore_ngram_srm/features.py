@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from nascore.errors import ConfigError
+from nascore.api import ConfigError
 
 GROUPS = ("TS", "AP", "HP", "NG")
 

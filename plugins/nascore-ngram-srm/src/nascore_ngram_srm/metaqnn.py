@@ -22,9 +22,9 @@ import re
 import attrs
 import numpy as np
 
-from nascore.arch import Architecture, Choice, Int, SearchSpace
-from nascore.errors import ConfigError, InvalidGenomeError
-from nascore.params import in_range, param
+from nascore.api import Architecture, Choice, Int, SearchSpace
+from nascore.api import ConfigError, InvalidGenomeError
+from nascore.api import in_range, param
 
 from .layers import CachedTokens, conv_out, scaled
 

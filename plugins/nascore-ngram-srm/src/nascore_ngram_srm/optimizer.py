@@ -13,9 +13,9 @@ from __future__ import annotations
 import attrs
 import numpy as np
 
-from nascore.errors import ConfigError
-from nascore.params import in_range, param
-from nascore.results import OK, STOPPED, SearchResult
+from nascore.api import ConfigError
+from nascore.api import in_range, param
+from nascore.api import OK, STOPPED, SearchResult
 
 
 def training_set(history, metric: str, use_stopped: bool) -> tuple[list, np.ndarray]:

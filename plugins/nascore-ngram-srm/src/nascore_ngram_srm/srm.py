@@ -23,7 +23,7 @@ import attrs
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 
-from nascore.errors import ConfigError
+from nascore.api import ConfigError
 from nascore.params import in_range, one_of, param
 
 from .features import curve_list, parse_feature_sets, ts_features

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 import attrs
 import numpy as np
 
-from nascore.params import in_range, one_of, param
+from nascore.api import in_range, one_of, param
 
 from .features import curve_values
 from .regressors import REGRESSORS

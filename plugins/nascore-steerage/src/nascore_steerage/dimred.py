@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from nascore.errors import ConfigError
+from nascore.api import ConfigError
 
 #: DR methods in the paper's order (Table 2: "DR method 1-11")
 METHODS = (

@@ -27,8 +27,8 @@ import attrs
 import numpy as np
 
 import nascore
-from nascore.params import in_range
-from nascore.results import OK, SearchResult
+from nascore.api import in_range
+from nascore.api import OK, SearchResult
 
 from .sampling import default_predictor, encode, fit_on
 
@@ -140,7 +140,7 @@ class EfficientEvolutionarySearch:
     def _final(self, ctx, best) -> tuple[dict, object]:
         """Train ``best`` and measure its test accuracy (the last step of Algorithm 2)."""
         if self.final_epochs:
-            from nascore.evaluation import build_seeded
+            from nascore.api import build_seeded
             from nascore.api import evaluation_seed
 
             task = ctx.task

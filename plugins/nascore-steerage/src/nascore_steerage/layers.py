@@ -106,7 +106,7 @@ def _removed_macs(module: nn.Module, output: torch.Tensor) -> int:
 def model_cost(model: nn.Module, input_shape) -> dict:
     """``params`` (active weights only) and ``flops`` (multiply-adds per sample, without
     masked connections or area-pruned outputs) of ``model``."""
-    from nascore.metrics import count_flops, count_params
+    from nascore.api import count_flops, count_params
 
     removed = []
     hooks = [m.register_forward_hook(lambda mod, inp, out: removed.append(_removed_macs(mod, out)))

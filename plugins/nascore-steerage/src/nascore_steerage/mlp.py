@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nascore.errors import ConfigError
+from nascore.api import ConfigError
 
 from .layers import MaskedLinear
 

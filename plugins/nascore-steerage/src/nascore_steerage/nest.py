@@ -34,9 +34,9 @@ import torch.nn.functional as F
 from torch import nn
 
 import nascore
-from nascore.errors import ConfigError
-from nascore.params import in_range
-from nascore.results import Compressed
+from nascore.api import ConfigError
+from nascore.api import in_range
+from nascore.api import Compressed
 
 from .layers import MaskedConv2d
 from .mlp import FeedForward

@@ -15,8 +15,8 @@ import copy
 import attrs
 
 import nascore
-from nascore.params import one_of
-from nascore.results import Compressed
+from nascore.api import one_of
+from nascore.api import Compressed
 
 from .layers import _Masked, set_weight_bits
 from .synthesis import make_trainer, measure

@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from nascore.errors import ConfigError
+from nascore.api import ConfigError
 
 REGRESSORS = ("gaussian-process", "mlp", "linear", "decision-tree", "boosted-trees", "bayesian-ridge")
 
@@ -69,7 +69,7 @@ def loo_predictions(estimator, X, y) -> np.ndarray:
 
 def compare_regressors(X, y, names=REGRESSORS, seed: int = 0, n_estimators: int = 500) -> dict:
     """``{name: {"loo_mse", "kendall_tau", "seconds"}}`` for each regressor in ``names``."""
-    from nascore.metrics import kendall_tau
+    from nascore.api import kendall_tau
 
     X, y = np.asarray(X, dtype=float), np.asarray(y, dtype=float)
     if X.ndim != 2 or len(X) != len(y):
@@ -89,7 +89,7 @@ def run_dataset(run_dir, metric: str = "valid_accuracy"):
     """(X, y, space) from a nascore run directory: unit-cube vectors of its successful
     evaluations and their ``metric``."""
     import nascore
-    from nascore.rundir import read_config, read_evaluations, require_run_dir
+    from nascore.api import read_config, read_evaluations, require_run_dir
 
     config = read_config(require_run_dir(run_dir))
     table = dict(config["space"])

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from nascore.errors import ConfigError
+from nascore.api import ConfigError
 
 #: the six filters, in the paper's order (Table 6/8: "Image DR 1-6")
 FILTERS = ("lanczos", "nearest", "bilinear", "bicubic", "hamming", "box")

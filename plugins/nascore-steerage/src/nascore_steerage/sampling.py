@@ -32,9 +32,9 @@ import attrs
 import numpy as np
 
 import nascore
-from nascore.errors import ConfigError
-from nascore.params import in_range
-from nascore.results import OK
+from nascore.api import ConfigError
+from nascore.api import in_range
+from nascore.api import OK
 
 
 def sobol_points(dim: int, n: int, seed: int, scramble: bool = True) -> np.ndarray:

@@ -32,9 +32,9 @@ import torch
 import torch.nn.functional as F
 
 import nascore
-from nascore.errors import ConfigError
-from nascore.params import in_range, one_of
-from nascore.results import Compressed
+from nascore.api import ConfigError
+from nascore.api import in_range, one_of
+from nascore.api import Compressed
 
 from .mlp import FeedForward
 from .synthesis import (Selection, SelectionParams, device_of, finish, make_trainer, measure, prune_smallest,
@@ -206,7 +206,7 @@ class SCANN(SelectionParams):
         to 80% of the limit (minus the other layers' parameters) in the ``remaining``
         operations' prune steps, allowing for what their growth steps add back; never
         below the scheme's default."""
-        from nascore.metrics import count_params
+        from nascore.api import count_params
 
         growth, default = self.ratios()
         active = sum(float(b.weight_mask.sum()) for b in net.modules() if hasattr(b, "weight_mask"))

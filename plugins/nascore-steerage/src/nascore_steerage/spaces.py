@@ -26,9 +26,9 @@ from typing import ClassVar
 import attrs
 
 import nascore
-from nascore.arch import Choice, Float, Int, SearchSpace
-from nascore.errors import ConfigError
-from nascore.params import in_range
+from nascore.api import Choice, Float, Int, SearchSpace
+from nascore.api import ConfigError
+from nascore.api import in_range
 
 FFNN_METHODS = (
     "gaussian-rp", "normal-rp", "sign-rp", "sparse-rp", "pca", "poly-kpca", "rbf-kpca",

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 import nascore
-from nascore.params import in_range
+from nascore.api import in_range
 
 from .layers import model_cost
 
@@ -32,7 +32,7 @@ def make_trainer(ctx, epochs: int, lr: float | None):
     overrides = {"epochs": epochs, **({"lr": lr} if lr else {})}
     if ctx is not None and hasattr(ctx, "trainer"):
         return ctx.trainer(**overrides)
-    from nascore.training import Trainer
+    from nascore.api import Trainer
 
     return Trainer(**overrides)
 

@@ -14,7 +14,7 @@ import math
 import numpy as np
 import torch
 
-from nascore.errors import NascoreError
+from nascore.api import NascoreError
 
 from .vae import ArchitectureVAE
 from .vocabulary import ArchitectureVocabulary

@@ -25,7 +25,7 @@ import attrs
 import numpy as np
 
 from nascore import param
-from nascore.params import in_range
+from nascore.api import in_range
 
 from .weight_sharing import WeightSharingSettings, cost_info, retrain_best, score_round
 

@@ -19,8 +19,8 @@ import attrs
 import numpy as np
 
 from nascore import param
-from nascore.errors import ConfigError
-from nascore.params import in_range
+from nascore.api import ConfigError
+from nascore.api import in_range
 
 from .weight_sharing import WeightSharingSettings, cost_info, retrain_best, score_round
 

@@ -13,8 +13,8 @@ import numpy as np
 import attrs
 
 from nascore import param
-from nascore.errors import ConfigError
-from nascore.params import in_range, one_of
+from nascore.api import ConfigError
+from nascore.api import in_range, one_of
 
 
 def resolve_device(device: str) -> str:
@@ -87,7 +87,7 @@ class TNASSampler(VAESettings):
     # ------------------------------------------------------------------ setup
     def setup(self, ctx, rng: np.random.Generator | None = None) -> "TNASSampler":
         """Bind to ``ctx.space`` and a generator from ``ctx.rng`` (or ``setup(space, rng)``)."""
-        from nascore.arch import SearchSpace
+        from nascore.api import SearchSpace
 
         from .distribution import LearnedDistribution
         from .vocabulary import ArchitectureVocabulary

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from nascore.errors import ConfigError
+from nascore.api import ConfigError
 
 
 def resolve_torch_device(device: str) -> torch.device:

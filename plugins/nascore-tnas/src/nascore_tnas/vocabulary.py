@@ -13,8 +13,8 @@ import json
 
 import numpy as np
 
-from nascore.arch import Architecture, Choice, SearchSpace
-from nascore.errors import ConfigError, InvalidGenomeError
+from nascore.api import Architecture, Choice, SearchSpace
+from nascore.api import ConfigError, InvalidGenomeError
 
 
 def _token_name(value) -> str:

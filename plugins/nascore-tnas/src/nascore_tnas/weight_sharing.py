@@ -18,8 +18,8 @@ import attrs
 import numpy as np
 
 from nascore import param
-from nascore.params import in_range
-from nascore.results import OK, Evaluation, SearchResult
+from nascore.api import in_range
+from nascore.api import OK, Evaluation, SearchResult
 
 from .sampler import TNASSampler, VAESettings
 

@@ -5,7 +5,7 @@ import attrs
 from scipy.stats import qmc
 
 import nascore
-from nascore.params import in_range
+from nascore.api import in_range
 
 
 @attrs.define
