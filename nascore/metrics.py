@@ -14,6 +14,8 @@ from __future__ import annotations
 import copy
 import time
 
+from .device import model_device
+
 
 def _masked_count(module, name: str) -> int | None:
     """Nonzero mask entries when parameter ``name`` is pruned by a mask buffer, else None.
@@ -47,7 +49,7 @@ def count_flops(model, input_shape) -> int:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    device = _device_of(model)
+    device = model_device(model, default="cpu")
     x = torch.zeros((1, *tuple(input_shape)), device=device)
     was_training = model.training
     model.eval()
@@ -65,7 +67,7 @@ def measure_latency_ms(model, input_shape, repeats: int = 20, batch: int = 1, wa
     a CPU copy; the model itself is left untouched."""
     import torch
 
-    cpu_model = model if _device_of(model).type == "cpu" else copy.deepcopy(model).cpu()
+    cpu_model = model if model_device(model, default="cpu").type == "cpu" else copy.deepcopy(model).cpu()
     x = torch.zeros((batch, *tuple(input_shape)))
     was_training = cpu_model.training
     cpu_model.eval()
@@ -81,16 +83,6 @@ def measure_latency_ms(model, input_shape, repeats: int = 20, batch: int = 1, wa
         cpu_model.train(was_training)
     times.sort()
     return 1000.0 * times[len(times) // 2] / batch
-
-
-def _device_of(model):
-    import torch
-
-    for t in model.parameters():
-        return t.device
-    for t in model.buffers():
-        return t.device
-    return torch.device("cpu")
 
 
 def kendall_tau(a, b) -> float:

@@ -32,13 +32,9 @@ from typing import Callable
 
 import attrs
 
+from .device import DEVICE_HELP, check_device_name, model_device, resolve_device
 from .errors import CandidateTimeoutError, ConfigError, DivergedError
 from .params import in_range, one_of, param
-
-
-def _device_name(inst, attribute, value):
-    if value not in ("auto", "cpu", "cuda") and not str(value).startswith("cuda:"):
-        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {value!r}")
 
 
 _AUTOCAST_DTYPES = {"bf16": "bfloat16", "fp16": "float16"}
@@ -88,7 +84,7 @@ class Trainer:
                                              validator=_weights)
     grad_clip: float | None = param(5.0, help="clip the gradient norm to this value; none disables",
                                     validator=in_range(0.0, low_open=True))
-    device: str = param("auto", help="auto (CUDA when available), cpu, cuda or cuda:N", validator=_device_name)
+    device: str = param("auto", help=DEVICE_HELP, validator=check_device_name)
     timeout: float | None = param(None, help="seconds one fit may take before it is aborted",
                                   validator=in_range(0.0, low_open=True))
     eval_batch_size: int = param(1024, help="batch size for accuracy evaluation", validator=in_range(1))
@@ -103,13 +99,8 @@ class Trainer:
 
     # ---- setup -----------------------------------------------------------------
     def resolve_device(self):
-        import torch
-
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        if self.device.startswith("cuda") and not torch.cuda.is_available():
-            raise ConfigError(f"device {self.device!r} requested but CUDA is not available; use device='cpu'")
-        return torch.device(self.device)
+        """The ``torch.device`` of the ``device`` parameter (:func:`nascore.device.resolve_device`)."""
+        return resolve_device(self.device)
 
     def make_optimizer(self, params, *, fused: bool = False):
         """The optimizer; ``fused`` picks the fused kernels (used with fp16 on CUDA)."""
@@ -228,7 +219,7 @@ class Trainer:
         n = len(split)
         if n == 0:
             raise ConfigError("cannot measure accuracy on an empty split")
-        device = _model_device(model, self)
+        device = model_device(model, self.device)
         was_training = model.training
         model.eval()
         counts = None
@@ -402,8 +393,8 @@ def random_crop(x, padding: int, generator, *, fill=None):
     else:
         padded.copy_(torch.as_tensor(fill, dtype=x.dtype, device=x.device).reshape(-1, 1, 1).expand(c, hp, wp))
     padded[:, :, padding:padding + h, padding:padding + w] = x
-    oy = torch.randint(2 * padding + 1, (n, 1, 1), generator=generator, device=x.device)
-    ox = torch.randint(2 * padding + 1, (n, 1, 1), generator=generator, device=x.device)
+    oy = _randint(2 * padding + 1, (n, 1, 1), generator, x.device)
+    ox = _randint(2 * padding + 1, (n, 1, 1), generator, x.device)
     rows = oy + torch.arange(h, device=x.device)[None, :, None]
     cols = ox + torch.arange(w, device=x.device)[None, None, :]
     flat = (rows * wp + cols).reshape(n, 1, h * w).expand(n, c, h * w)
@@ -414,7 +405,8 @@ def random_flip(x, generator):
     """Mirror each image of ``x`` (N×C×H×W) left-right with probability 1/2."""
     import torch
 
-    flip = torch.rand(x.shape[0], generator=generator, device=x.device) < 0.5
+    gen_device = x.device if generator is None else generator.device
+    flip = (torch.rand(x.shape[0], generator=generator, device=gen_device) < 0.5).to(x.device)
     return torch.where(flip[:, None, None, None], x.flip(3), x)
 
 
@@ -425,14 +417,23 @@ def cutout(x, length: int, generator):
     import torch
 
     n, _, h, w = x.shape
-    cy = torch.randint(h, (n, 1), generator=generator, device=x.device) - length // 2
-    cx = torch.randint(w, (n, 1), generator=generator, device=x.device) - length // 2
+    cy = _randint(h, (n, 1), generator, x.device) - length // 2
+    cx = _randint(w, (n, 1), generator, x.device) - length // 2
     rows = torch.arange(h, device=x.device)
     cols = torch.arange(w, device=x.device)
     in_y = (rows >= cy) & (rows < cy + length)
     in_x = (cols >= cx) & (cols < cx + length)
     mask = in_y[:, None, :, None] & in_x[:, None, None, :]
     return x.masked_fill(mask, 0.0)
+
+
+def _randint(high: int, size: tuple, generator, device):
+    """``torch.randint`` drawn on the generator's device (a CPU generator may drive CUDA
+    batches, as in the weight-sharing trainer) and placed on ``device``."""
+    import torch
+
+    gen_device = device if generator is None else generator.device
+    return torch.randint(high, size, generator=generator, device=gen_device).to(device)
 
 
 def _on_device(task, device) -> dict:
@@ -464,11 +465,3 @@ def _cuda_indices(device) -> list[int]:
     import torch
 
     return [device.index if device.index is not None else torch.cuda.current_device()]
-
-
-def _model_device(model, trainer: Trainer):
-    for p in model.parameters():
-        return p.device
-    for b in model.buffers():
-        return b.device
-    return trainer.resolve_device()
