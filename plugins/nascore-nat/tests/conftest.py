@@ -1,5 +1,3 @@
-import os
-
 import pytest
 import torch
 
@@ -22,8 +20,3 @@ def small_digits():
     from nascore.data import load_task
 
     return load_task({"dataset": "digits", "seed": 0, "subset": 300, "eval_subset": 150})
-
-
-def data_root():
-    default = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "shared", "data")
-    return os.environ.get("NASCORE_DATA", default)

@@ -6,11 +6,10 @@ import os
 import numpy as np
 import pytest
 
+from nascore.data import data_root
 from nascore.errors import InvalidGenomeError
 from nascore_nat import genotypes
 from nascore_nat.cell import ALLOWED, Cell, CellPair, category, check_ops, transition_mask
-
-from conftest import data_root
 
 
 def test_categories_and_allowed_transitions():

@@ -12,8 +12,7 @@ from nascore.results import OK, Evaluation
 from nascore.testing import check_component, synthetic_context
 from nascore_tnas.distribution import EmptyHistoryError
 from nascore_tnas.sampler import TNASSampler
-
-from conftest import MixedSpace, TinySpace, data_path
+from tnas_helpers import MixedSpace, TinySpace, data_path
 
 SMALL = dict(d_model=16, vae_layers=1, latent_dim=4, vae_steps=20)
 

@@ -14,8 +14,7 @@ from nascore.errors import ConfigError, InvalidGenomeError
 from nascore_tnas.distribution import EmptyHistoryError, LearnedDistribution, training_weights
 from nascore_tnas.vae import ArchitectureVAE, TransformerBlock
 from nascore_tnas.vocabulary import ArchitectureVocabulary
-
-from conftest import MixedSpace, PairSpace, TinySpace
+from tnas_helpers import MixedSpace, PairSpace, TinySpace
 
 
 def test_vocabulary_of_nb201_shares_tokens_across_edges():
