@@ -3,7 +3,7 @@
 Features: ``ngram`` features of the cell's token sequence (NG) and the 12-epoch
 accuracy ``cifar10_valid_12ep`` as a one-point learning curve (TS, tau = 1); the SRM
 regresses the gain ``cifar10_valid - cifar10_valid_12ep`` (``target="increment"``), on
-the log-error scale in the selected models (``transform="log-error"``).
+the log-error scale in the selected models (``target_transform="log-error"``).
 For each of 5 seeds, 1,000 architectures are held out and the SRM is trained on 87 or
 1,000 others; Kendall tau between predictions and ``cifar10_valid`` on the held-out set
 is reported (mean, std) for the candidates and reference models below with default
@@ -36,7 +36,7 @@ REFERENCE = {87: 0.73, 1000: 0.83}
 INC = {"target": "increment"}
 #: the SRM settings of the selected models: the gain y_200 - y_12 on the log-error scale
 #: -log(100.5 - acc), which spreads the accuracies near the top of the range
-LOG = {"target": "increment", "transform": "log-error"}
+LOG = {"target": "increment", "target_transform": "log-error"}
 #: candidate models (feature sets, regressor, encoder params, SRM params), chosen among
 #: by 3-fold CV inside each training set.  ``positions`` tags each op with its edge
 #: (``nor_conv_3x3@2``), so positional 1-grams are the one-hot op of every edge;

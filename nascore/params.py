@@ -102,8 +102,6 @@ def validate_params(component, what: str | None = None) -> None:
             try:
                 f.validator.check(component, f, getattr(component, f.name))
             except (ValueError, TypeError) as exc:
-                if isinstance(exc, ConfigError):
-                    raise
                 raise ConfigError(f"{what or type(component).__name__}: {exc}") from None
 
 

@@ -7,6 +7,7 @@ import pickle
 import numpy as np
 import pytest
 from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 from sklearn.metrics import r2_score
 
 import nascore
@@ -117,9 +118,12 @@ def test_bad_input():
     curves, y = saturating_curves(20)
     with pytest.raises(ConfigError, match="empty training set"):
         SRM().fit(None, [], [])
+    bad = SRM(features="TS+XY")  # scikit-learn's rule: the constructor only stores it
     with pytest.raises(ConfigError, match="unknown feature set"):
-        SRM(features="TS+XY")
-    with pytest.raises(ConfigError, match="not fitted"):
+        bad.fit(None, y, curves)
+    with pytest.raises(ConfigError, match="predictor 'srm': unknown feature set"):
+        nascore.create("predictor", "srm", features="TS+XY")  # refused up front
+    with pytest.raises(NotFittedError, match="not fitted"):
         SRM().predict(None, curves)
     srm = SRM(regressor="ols", features="TS", taus=[2]).fit(None, y, curves[:, :6])
     with pytest.raises(ConfigError, match="at most T=6"):
@@ -180,16 +184,16 @@ def test_ng_weight_equals_scaling_the_ngram_columns():
     plain = SRM(**kw).fit(sp.csr_matrix(ng[:50]), y[:50], curves[:50, :3]).predict(sp.csr_matrix(ng[50:]),
                                                                                      curves[50:, :3])
     assert np.abs(a - plain).max() > 1e-3  # the weight changes the model
-    with pytest.raises(ValueError, match="ng_weight"):
-        SRM(ng_weight=0.0)
+    with pytest.raises(ConfigError, match="ng_weight must be in"):
+        SRM(ng_weight=0.0).fit(sp.csr_matrix(ng[:50]), y[:50], curves[:50, :3])
 
 
 def test_log_error_transform_predicts_in_accuracy_units():
     curves, y = saturating_curves(80, seed=2)
-    srm = SRM(regressor="ols", features="TS", taus=[T], transform="log-error").fit(None, y[:60], curves[:60])
+    srm = SRM(regressor="ols", features="TS", taus=[T], target_transform="log-error").fit(None, y[:60], curves[:60])
     # with the whole curve the final point is a feature: OLS on -log(100.5 - y) returns it exactly
     assert np.allclose(srm.predict(None, curves[60:]), y[60:], atol=1e-6)
-    srm = SRM(regressor="nu-svr", features="TS", taus=[3], transform="log-error").fit(None, y[:60], curves[:60, :3])
+    srm = SRM(regressor="nu-svr", features="TS", taus=[3], target_transform="log-error").fit(None, y[:60], curves[:60, :3])
     pred, std = srm.predict(None, curves[60:, :3], return_std=True)
     assert r2_score(y[60:], pred) > 0.7 and np.all(pred < 100.5)
     # delta method: std in accuracy units = sigma_t * (100.5 - pred); quantiles are asymmetric
@@ -198,6 +202,6 @@ def test_log_error_transform_predicts_in_accuracy_units():
     assert np.all(hi > pred) and np.all(lo < pred) and np.all(hi - pred < pred - lo)
     assert np.all(hi < 100.5)
     with pytest.raises(ConfigError, match="ceiling"):
-        SRM(features="TS", transform="log-error", ceiling=1.0).fit(None, y[:60], curves[:60, :3])
+        SRM(features="TS", target_transform="log-error", ceiling=1.0).fit(None, y[:60], curves[:60, :3])
     with pytest.raises(ConfigError, match="q must be"):
         srm.quantile(None, curves[60:, :3], 1.0)

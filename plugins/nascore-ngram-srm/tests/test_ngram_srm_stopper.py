@@ -103,7 +103,7 @@ def test_defaults_check_at_quarters_on_the_log_error_scale(fitted):
     stopper = SRMEarlyStopping(min_curves=10)
     assert stopper.check_points(20) == [5, 10, 15] and stopper.check_points(EPOCHS) == [3, 6, 9]
     stopper.update([evaluation(i, c) for i, c in enumerate(data[:40])])
-    assert stopper.srm_.transform == "log-error" and list(stopper.srm_.taus_) == [3, 6, 9]
+    assert stopper.srm_.target_transform == "log-error" and list(stopper.srm_.taus_) == [3, 6, 9]
     # the bound is the 0.999 quantile of N(t_pred, sigma_t^2) on t = -log(100.5 - acc), mapped back
     z, top = NormalDist().inv_cdf(0.999), 100.5
     decisions = [(stopper.should_stop(c[:3], EPOCHS), c[-1]) for c in data[40:]]

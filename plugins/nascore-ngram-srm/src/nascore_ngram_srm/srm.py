@@ -9,8 +9,9 @@ final performance; each successive model sees one more point of the curve.  A mo
 ``tau = 0`` (no curve, architecture features only) is fitted too when such features are
 selected.  At prediction time each row uses the model of the longest prefix it has.
 
-Data contract (scikit-learn regressor): ``fit(X, y, curves=None)`` and
-``predict(X, curves=None)``.  ``X = [NG | AP | HP]``: the encoder's N-gram columns,
+Data contract (scikit-learn regressor, passing ``check_estimator``): ``fit(X, y,
+curves=None)`` and ``predict(X, curves=None)``; the constructor only stores parameters
+and ``fit`` validates them (``nascore.create`` refuses a bad value up front).  ``X = [NG | AP | HP]``: the encoder's N-gram columns,
 then ``ap_columns`` architecture-parameter columns, then ``hp_columns`` hyperparameter
 columns (:func:`nascore_ngram_srm.features.design_matrix` builds it; ``X`` may be None
 when only TS is used).  ``curves`` holds one observed learning-curve prefix per row
@@ -21,13 +22,21 @@ from __future__ import annotations
 
 import attrs
 import numpy as np
+from scipy.sparse import issparse
 from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from nascore.api import ConfigError
-from nascore.params import in_range, one_of, param
+from nascore.api import fit_time_validators, in_range, one_of, param, validate_params
 
 from .features import curve_list, parse_feature_sets, ts_features
 from .regressors import REGRESSORS, fit_with_cv, predict as regressor_predict
+
+
+def _features_valid(inst, attribute, value):
+    if not isinstance(value, str):
+        raise ValueError(f"features must be 'all' or a '+'-union of TS, AP, HP, NG, got {value!r}")
+    parse_feature_sets(value)
 
 
 def _taus_valid(inst, attribute, value):
@@ -35,14 +44,15 @@ def _taus_valid(inst, attribute, value):
         raise ValueError(f"taus must be a non-empty list of curve lengths >= 0, got {value!r}")
 
 
-@attrs.define(slots=False, eq=False)
+@attrs.define(slots=False, eq=False, field_transformer=fit_time_validators)
 class SequentialRegressionModels(RegressorMixin, BaseEstimator):
     """One regressor per observed curve length tau predicting the final accuracy from
     architecture (NG, AP), hyperparameter (HP) and curve-prefix (TS) features."""
 
     regressor: str = param("nu-svr", help="base regressor: nu-svr (paper), random-forest, ols or blr",
                            validator=one_of(*REGRESSORS))
-    features: str = param("all", help="feature sets: 'all' or a '+'-union of TS, AP, HP, NG (e.g. 'TS+AP+HP')")
+    features: str = param("all", help="feature sets: 'all' or a '+'-union of TS, AP, HP, NG (e.g. 'TS+AP+HP')",
+                          validator=_features_valid)
     ap_columns: int = param(0, help="trailing columns of X (before the HP columns) that are AP features",
                             validator=in_range(0))
     hp_columns: int = param(0, help="trailing columns of X that are HP features", validator=in_range(0))
@@ -51,9 +61,9 @@ class SequentialRegressionModels(RegressorMixin, BaseEstimator):
     scale_ng: bool = param(False, help="standardize the NG columns too (AP, HP and TS always are)")
     ng_weight: float = param(1.0, help="factor on the NG columns after scaling: their weight against the "
                                        "standardized AP/HP/TS columns in the kernel", validator=in_range(0.0, low_open=True))
-    transform: str = param("none", help="'log-error': model -log(ceiling + 0.5% - y) for the target and the curve "
-                                        "points (spreads the accuracies near the ceiling); 'none': raw values",
-                           validator=one_of("none", "log-error"))
+    target_transform: str = param("none", help="'log-error': model -log(ceiling + 0.5% - y) for the target and the "
+                                               "curve points (spreads the accuracies near the ceiling); 'none': raw values",
+                                  validator=one_of("none", "log-error"))
     ceiling: float = param(100.0, help="largest possible value of the metric (100 for accuracy in %, 1 for fractions)",
                            validator=in_range(0.0, low_open=True))
     target: str = param("final", help="'final': regress y_T; 'increment': regress y_T - y_tau (last observed point)",
@@ -64,15 +74,12 @@ class SequentialRegressionModels(RegressorMixin, BaseEstimator):
     metric: str = param("valid_accuracy", help="curve key when curve points are dicts")
     random_state: int = param(0, help="seed of the CV folds and the forest")
 
-    def __attrs_post_init__(self):
-        parse_feature_sets(self.features)
-
     # ---- feature blocks -------------------------------------------------------------------
     def _blocks(self, X, n: int) -> dict:
         """Split X into its NG (kept sparse when X is) / AP / HP (dense) blocks."""
         if X is None:
             return {g: np.zeros((n, 0)) for g in ("NG", "AP", "HP")}
-        sparse = hasattr(X, "tocsr")
+        sparse = issparse(X)
         X = X.tocsr().astype(float) if sparse else np.asarray(X, dtype=float)
         if X.ndim != 2 or X.shape[0] != n:
             raise ConfigError(f"srm: X must be 2-D with one row per target/curve ({n}), got shape {X.shape}")
@@ -114,7 +121,7 @@ class SequentialRegressionModels(RegressorMixin, BaseEstimator):
         ng, dense = self._parts(blocks, curves, rows, tau)
         if ng is None:
             return dense
-        return np.hstack([ng.toarray() if hasattr(ng, "toarray") else ng, dense])
+        return np.hstack([ng.toarray() if issparse(ng) else ng, dense])
 
     def _taus(self, groups, T: int) -> list[int]:
         static = any(g != "TS" for g in groups)
@@ -130,8 +137,21 @@ class SequentialRegressionModels(RegressorMixin, BaseEstimator):
         return taus
 
     # ---- fit / predict -----------------------------------------------------------------------
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # the N-gram encoder's CSR columns stay sparse
+        return tags
+
     def fit(self, X, y, curves=None):
-        y = np.asarray(y, dtype=float).ravel()
+        """Fit the models ``tau`` on ``X`` (NG | AP | HP columns, or None for curves
+        only), final accuracies ``y`` and the learning ``curves``; returns self."""
+        validate_params(self, "srm")
+        if X is not None:  # at least 2 rows: the CV folds and the scaling need them
+            X, y = validate_data(self, X, y, accept_sparse="csr", y_numeric=True, ensure_min_samples=2)
+        else:
+            y = column_or_1d(y, warn=True)
+            self.n_features_in_ = 0
+        y = np.asarray(y, dtype=float)
         if len(y) == 0:
             raise ConfigError("srm: cannot fit on an empty training set")
         if not np.all(np.isfinite(y)):
@@ -143,7 +163,6 @@ class SequentialRegressionModels(RegressorMixin, BaseEstimator):
         self.groups_ = self._groups(blocks, int(lengths.max()))
         self.T_ = int(lengths.max()) if "TS" in self.groups_ else 0
         self.n_ng_ = blocks["NG"].shape[1] if "NG" in self.groups_ else 0
-        self.n_features_in_ = 0 if X is None else X.shape[1]
         self.models_ = {}
         for tau in self._taus(self.groups_, self.T_):
             rows = np.flatnonzero(lengths >= tau)
@@ -161,9 +180,9 @@ class SequentialRegressionModels(RegressorMixin, BaseEstimator):
         return self.ceiling * 1.005
 
     def _forward(self, values: np.ndarray, what: str) -> np.ndarray:
-        """The modelled scale of accuracies ``values`` (``transform``)."""
+        """The modelled scale of accuracies ``values`` (``target_transform``)."""
         values = np.asarray(values, dtype=float)
-        if self.transform == "none":
+        if self.target_transform == "none":
             return values
         if values.size and np.max(values) >= self._top:
             raise ConfigError(f"srm: {what} reach {float(np.max(values)):g}, above ceiling={self.ceiling:g}; "
@@ -172,7 +191,7 @@ class SequentialRegressionModels(RegressorMixin, BaseEstimator):
 
     def _inverse(self, t: np.ndarray, std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Back to accuracies; the std by the delta method (|dy/dt| = top - y)."""
-        if self.transform == "none":
+        if self.target_transform == "none":
             return t, std
         gap = np.exp(-t)
         return self._top - gap, std * gap
@@ -205,8 +224,8 @@ class SequentialRegressionModels(RegressorMixin, BaseEstimator):
         k = 0 if ng is None else ng.shape[1]
         parts = [(dense - m["mean"][k:]) / m["scale"][k:]]
         if ng is not None:
-            if self.scale_ng or not hasattr(ng, "tocsr"):
-                ng = (ng.toarray() if hasattr(ng, "toarray") else ng) - m["mean"][:k]
+            if self.scale_ng or not issparse(ng):
+                ng = (ng.toarray() if issparse(ng) else ng) - m["mean"][:k]
                 ng = ng / m["scale"][:k]
             elif self.ng_weight != 1.0:
                 ng = ng.tocsr() * self.ng_weight
@@ -229,9 +248,11 @@ class SequentialRegressionModels(RegressorMixin, BaseEstimator):
 
     def _predict_modelled(self, X, curves):
         """Predictions and the CV residual std of the model used, in the modelled scale."""
-        if not hasattr(self, "models_"):
-            raise ConfigError("srm is not fitted: call fit(X, y, curves) first")
+        check_is_fitted(self, "models_", msg="srm is not fitted: call fit(X, y, curves) first")
         if X is not None:
+            if not self.n_features_in_:
+                raise ConfigError("srm was fitted without X (curves only); predict from curves with X=None")
+            X = validate_data(self, X, reset=False, accept_sparse="csr")
             n = X.shape[0]
         elif curves is not None:
             n = len(curves)
@@ -239,8 +260,6 @@ class SequentialRegressionModels(RegressorMixin, BaseEstimator):
             raise ConfigError("srm.predict needs X and/or curves")
         if X is None and self.n_features_in_:
             raise ConfigError(f"srm was fitted with {self.n_features_in_} columns of X; pass X to predict")
-        if X is not None and X.shape[1] != self.n_features_in_:
-            raise ConfigError(f"srm: X has {X.shape[1]} columns, the model was fitted on {self.n_features_in_}")
         cs = [self._forward(c, "curve points") for c in curve_list(curves, n, self.metric)]
         blocks = self._blocks(X, n)
         route = self._route(np.array([len(c) for c in cs], dtype=int))
@@ -256,7 +275,7 @@ class SequentialRegressionModels(RegressorMixin, BaseEstimator):
 
     def predict(self, X, curves=None, return_std: bool = False):
         """Predicted final accuracy per row (and the CV residual std of the model used,
-        mapped to accuracy units by the delta method when ``transform`` is set)."""
+        mapped to accuracy units by the delta method when ``target_transform`` is set)."""
         pred, std = self._inverse(*self._predict_modelled(X, curves))
         return (pred, std) if return_std else pred
 
@@ -274,5 +293,5 @@ class SequentialRegressionModels(RegressorMixin, BaseEstimator):
 
     def residual_std(self, tau: int) -> float:
         """Out-of-fold residual standard deviation of model ``tau`` (in the modelled scale:
-        accuracy units unless ``transform`` is set)."""
+        accuracy units unless ``target_transform`` is set)."""
         return self.models_[int(self._route(np.array([tau]))[0])]["residual_std"]

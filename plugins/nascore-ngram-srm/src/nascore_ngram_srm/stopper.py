@@ -99,7 +99,7 @@ class SRMEarlyStopping:
         if not taus or taus[0] < 1:
             return
         srm = SequentialRegressionModels(regressor=self.regressor, features="TS", taus=taus, cv=self.cv,
-                                         transform=self.transform, ceiling=self.ceiling, target=self.target,
+                                         target_transform=self.transform, ceiling=self.ceiling, target=self.target,
                                          random_state=self.random_state)
         self.srm_ = srm.fit(None, np.asarray(finals), [c for c in curves])
         self.T_, self.n_curves_ = T, len(curves)

@@ -19,11 +19,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 
 import nascore
-from nascore.params import in_range, one_of
-
-
-def _dense(X):
-    return X.toarray() if hasattr(X, "toarray") else np.asarray(X, dtype=float)
+from nascore.api import fit_time_validators, in_range, one_of, validate_params
 
 
 class PackedTrees:
@@ -87,9 +83,14 @@ class PackedTrees:
         return pred[rows, order[rows, median]]
 
 
-@attrs.define(eq=False)
+# slots=False: fitted state lives in the instance __dict__, which pickling keeps
+@attrs.define(slots=False, eq=False, field_transformer=fit_time_validators)
 class BoostedTreesPredictor(RegressorMixin, BaseEstimator):
-    """AdaBoost.R2 over depth-``max_depth`` regression trees (section 4.4.1)."""
+    """AdaBoost.R2 over depth-``max_depth`` regression trees (section 4.4.1).
+
+    A scikit-learn regressor that passes ``check_estimator``: parameters are validated
+    in ``fit`` (and by ``nascore.create``), ``X`` may be sparse (densified: the packed
+    trees walk dense rows), fitted state pickles."""
 
     conformance = {"params": {"n_estimators": 100}}
 
@@ -109,22 +110,30 @@ class BoostedTreesPredictor(RegressorMixin, BaseEstimator):
                                  n_estimators=self.n_estimators, learning_rate=self.learning_rate,
                                  loss=self.loss, random_state=self.random_state)
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # encoders may give sparse matrices
+        return tags
+
     def fit(self, X, y, curves=None):
         """Fit on architecture features ``X`` (N×F) and accuracies ``y``; returns self."""
-        from sklearn.utils.validation import check_X_y
+        from sklearn.utils.validation import validate_data
 
-        X, y = check_X_y(_dense(X), y, y_numeric=True)
-        self.model_ = self._regressor().fit(X, y)
+        validate_params(self)
+        X, y = validate_data(self, X, y, accept_sparse=True, y_numeric=True)
+        self.model_ = self._regressor().fit(_dense(X), y)
         self.packed_ = PackedTrees(self.model_)
-        self.n_features_in_ = X.shape[1]
         return self
 
     def predict(self, X, curves=None):
         """Predicted accuracy of each row of ``X``."""
-        from sklearn.utils.validation import check_array, check_is_fitted
+        from sklearn.utils.validation import check_is_fitted, validate_data
 
         check_is_fitted(self, "packed_")
-        X = check_array(_dense(X))
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, the predictor was fitted on {self.n_features_in_}")
-        return self.packed_.predict(X)
+        return self.packed_.predict(_dense(validate_data(self, X, reset=False, accept_sparse=True)))
+
+
+def _dense(X) -> np.ndarray:
+    from scipy.sparse import issparse
+
+    return X.toarray() if issparse(X) else X
