@@ -11,7 +11,7 @@ from nascore.data import load_task
 from nascore.errors import ConfigError
 from nascore.testing import check_component
 from nascore_tnas.gradient import straight_through_weights
-from nascore_tnas.supernet import SharedWeightsTrainer
+from nascore_tnas.supernet import PathSupernet
 
 TASK = {"dataset": "digits", "seed": 0, "subset": 300}
 SPACE = {"name": "nb201", "C": 4, "N": 1}
@@ -31,7 +31,7 @@ def test_optimizer_conformance(name):
 
 def _trainer(space, steps=4):
     task = load_task(TASK)
-    return SharedWeightsTrainer(space, task, steps_total=steps, batch_size=32, device="cpu", seed=0)
+    return PathSupernet(space, task, steps_total=steps, batch_size=32, device="cpu", seed=0)
 
 
 def test_supernet_shares_weights_across_paths():
@@ -43,7 +43,7 @@ def test_supernet_shares_weights_across_paths():
     b = space.from_path([3, 2, 4, 1, 3, 0])  # shares nor_conv_3x3 on edge 0 with a
     cell = tr.net.cells[0]
     before = {n: p.detach().clone() for n, p in tr.net.named_parameters()}
-    tr.train_step(a)
+    tr.train([a], 1)
     moved = {n for n, p in tr.net.named_parameters() if not torch.equal(p, before[n])}
     on_a = {f"cells.0.mixed.{e}.ops.{o}." for e, o in enumerate(space.to_path(a)) if o != 0}
     cell_moved = {n for n in moved if n.startswith("cells.0.mixed.")}
@@ -59,8 +59,7 @@ def test_supernet_cost_and_accuracy_are_measured():
     space = nascore.create("search_space", "nb201", C=4, N=1)
     tr = _trainer(space)
     arch = space.from_path([3, 3, 3, 3, 3, 3])
-    for _ in range(3):
-        tr.train_step(arch)
+    tr.train([arch], 3)
     acc = tr.accuracy(arch, tr.valid_indices(64, np.random.default_rng(0)))
     assert 0.0 <= acc <= 100.0 and tr.step_count == 3 and tr.seconds > 0
     assert tr.child_epoch_seconds(arch) > 0

@@ -78,10 +78,7 @@ class TNASGradient(WeightSharingSettings):
         with ctx.progress(rounds, "tnas-g supernet"):
             for r in range(rounds):
                 paths = sampler.ask(self.archs_per_round)
-                for s in range(self.round_steps):
-                    arch = paths[s % len(paths)]
-                    trainer.train_step(arch)
-                    self.arch_step(trainer, arch_opt, arch)
+                trainer.train(paths, self.round_steps, arch_step=self.arch_step(trainer.net, arch_opt))
                 accs = score_round(trainer, sampler, paths, rng, self.score_samples)
                 if (r + 1) % max(1, rounds // 5) == 0 or r == rounds - 1:
                     ctx.log(f"tnas-gradient round {r + 1}/{rounds}: supernet valid acc mean "
@@ -96,22 +93,22 @@ class TNASGradient(WeightSharingSettings):
         info.update(cost_info(trainer, self, ranked[0]))
         return retrain_best(ctx, ranked, self.final_candidates, info)
 
-    def arch_step(self, trainer, arch_opt, arch) -> float:
-        """One Adam step on x with the validation loss of ``arch``'s straight-through path."""
+    def arch_step(self, net, arch_opt):
+        """The architecture hook of the core trainer: one Adam step on x with the loss of
+        the step's straight-through path on its validation batch."""
         import torch.nn.functional as F
 
-        t = time.perf_counter()
-        net = trainer.net
-        idx = torch_randint(len(trainer.Xv), trainer.batch_size, trainer.generator, trainer.device)
-        weights = straight_through_weights(net, trainer.space.to_path(arch))
-        loss = F.cross_entropy(net(trainer.Xv[idx], weights=weights), trainer.yv[idx])
-        arch_opt.zero_grad(set_to_none=True)
-        net.zero_grad(set_to_none=True)
-        loss.backward()
-        arch_opt.step()
-        net.zero_grad(set_to_none=True)
-        trainer.seconds += time.perf_counter() - t
-        return float(loss.detach())
+        def step(s):
+            x, y = s.batch
+            loss = F.cross_entropy(net(x, weights=straight_through_weights(net, s.path)), y)
+            arch_opt.zero_grad(set_to_none=True)
+            net.zero_grad(set_to_none=True)
+            loss.backward()
+            arch_opt.step()
+            net.zero_grad(set_to_none=True)
+            return loss.detach()
+
+        return step
 
     def rank_candidates(self, ctx, trainer, sampler, rng):
         """argmax(x) and ``vae_candidates`` p_theta draws, ranked by supernet accuracy."""
@@ -124,8 +121,3 @@ class TNASGradient(WeightSharingSettings):
         ranked = sorted(cands.values(), key=lambda a: -fitness[a.key])
         return ranked, fitness, argmax_arch
 
-
-def torch_randint(high: int, n: int, generator, device):
-    import torch
-
-    return torch.randint(high, (min(n, high),), generator=generator).to(device)

@@ -72,8 +72,7 @@ class TNASOneShot(WeightSharingSettings):
         with ctx.progress(rounds, "tnas supernet"):
             for r in range(rounds):
                 paths = sampler.ask(self.archs_per_round)
-                for s in range(self.round_steps):
-                    trainer.train_step(paths[s % len(paths)])
+                trainer.train(paths, self.round_steps)
                 accs = score_round(trainer, sampler, paths, rng, self.score_samples)
                 if (r + 1) % max(1, rounds // 5) == 0 or r == rounds - 1:
                     ctx.log(f"tnas-oneshot round {r + 1}/{rounds}: eps={sampler.epsilon:.2f} "

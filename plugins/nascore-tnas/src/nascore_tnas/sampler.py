@@ -13,17 +13,9 @@ import numpy as np
 import attrs
 
 from nascore import param
+from nascore.api import resolve_device
 from nascore.api import ConfigError
 from nascore.api import in_range, one_of
-
-
-def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when available, else ``cpu``."""
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 @attrs.define
@@ -51,7 +43,7 @@ class VAESettings:
         return dict(d_model=self.d_model, heads=self.heads, layers=self.vae_layers, latent_dim=self.latent_dim,
                     beta=self.beta, lr=self.vae_lr, steps=self.vae_steps, batch_size=self.vae_batch_size,
                     top_fraction=self.top_fraction, min_train=self.min_train, weighting=self.weighting,
-                    temperature=self.temperature, device=resolve_device(self.vae_device))
+                    temperature=self.temperature, device=str(resolve_device(self.vae_device)))
 
     def check_heads(self):
         if self.d_model % self.heads:

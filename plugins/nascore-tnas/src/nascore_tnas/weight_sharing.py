@@ -47,11 +47,11 @@ class WeightSharingSettings(VAESettings):
     device: str | None = param(None, help="supernet device (auto, cpu, cuda); none: the run's device")
 
     def make_trainer(self, ctx, seed: int):
-        from .supernet import SharedWeightsTrainer
+        from .supernet import PathSupernet
 
         task = ctx.task
         steps_per_epoch = math.ceil(len(task.train.X) / min(self.batch_size, max(len(task.train.X), 1)))
-        return SharedWeightsTrainer(
+        return PathSupernet(
             ctx.space, task, steps_total=self.epochs * steps_per_epoch, batch_size=self.batch_size,
             lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay, grad_clip=self.grad_clip,
             device=self.device or getattr(ctx, "device", "auto"), seed=seed,
