@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from pathlib import Path
 
@@ -38,15 +37,12 @@ RESULTS = Path(__file__).resolve().parent / "results" / "nat_inputs.json"
 def train_shared_weights(beta, task, inputs: str, epochs: int, seed: int = 0):
     nat = NeuralArchitectureTransformer(inputs=inputs, batch_size=32, C=8, layers=5, seed=seed)
     nat.setup(task, beta)
-    (Xw, yw), _ = nat._split(task, torch.device("cpu"))
-    rng, gen = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
-    opt = torch.optim.SGD(nat.supernet_.weight_parameters(), lr=nat.w_lr, momentum=nat.w_momentum,
-                          weight_decay=nat.w_weight_decay)
+    w_split, _ = nat._split(task, torch.device("cpu"))
+    rng = np.random.default_rng(seed)
+    trainer = nat.weight_trainer(w_split, epochs=epochs)  # Algorithm 1's weight phase alone
     t0 = time.perf_counter()
     for epoch in range(epochs):
-        for g in opt.param_groups:
-            g["lr"] = 0.5 * nat.w_lr * (1 + math.cos(math.pi * epoch / epochs))
-        loss = nat._train_w(Xw, yw, opt, rng, gen)
+        loss = nat._mean_loss(trainer.train_epoch(epoch, sample_path=nat.input_sampler(rng)))
     return nat, loss, time.perf_counter() - t0
 
 

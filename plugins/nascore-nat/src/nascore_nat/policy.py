@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from nascore.api import model_device
+
 from .cell import Cell, category, transition_mask
 
 CATEGORIES = ("O", "S", "N")
@@ -91,7 +93,7 @@ class Policy(nn.Module):
     def log_probs(self, cell: Cell, mask: np.ndarray | None = None) -> torch.Tensor:
         """Masked log-probabilities ``E x 3``; forbidden actions are exactly ``-inf``-like."""
         mask = transition_mask(cell) if mask is None else mask
-        m = torch.as_tensor(mask, dtype=torch.bool, device=self._device())
+        m = torch.as_tensor(mask, dtype=torch.bool, device=model_device(self, "cpu"))
         z = self.logits(cell).masked_fill(~m, torch.finfo(torch.float32).min)
         return torch.log_softmax(z, dim=-1)
 
@@ -118,10 +120,6 @@ class Policy(nn.Module):
         """``H(pi(. | beta))``: the sum of the per-edge entropies (edges are independent)."""
         return -(log_probs.exp() * log_probs).sum()
 
-    def _device(self):
-        p = next(self.parameters(), None)
-        return p.device if p is not None else torch.device("cpu")
-
 
 class GraphConvolution(nn.Module):
     """One GCN layer ``A_hat X W`` (Kipf & Welling 2017, Eq. 2)."""
@@ -147,7 +145,7 @@ class GCNPolicy(Policy):
 
     def embed(self, cell: Cell) -> torch.Tensor:
         """Node embeddings ``H = A_hat relu(A_hat X W0) W1`` (Eq. 3 before W_FC)."""
-        dev = self._device()
+        dev = model_device(self, "cpu")
         adj = normalized_adjacency(cell).to(dev)
         x = node_attributes(cell, self.vocab).to(dev)
         return self.gc2(torch.relu(self.gc1(x, adj)), adj)
@@ -184,7 +182,7 @@ class LSTMPolicy(Policy):
         return torch.cat([ex, pos], dim=1)
 
     def logits(self, cell: Cell) -> torch.Tensor:
-        t = self.tokens(cell).to(self._device())
+        t = self.tokens(cell).to(model_device(self, "cpu"))
         out, _ = self.lstm(torch.tanh(self.token(t))[None])
         return self.fc(out[0])
 

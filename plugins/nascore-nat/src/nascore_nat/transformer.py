@@ -12,11 +12,14 @@ with ``R`` the accuracy on the current mini-batch under the shared weights, ``la
 0.003 and ``m = n = 1`` (Section 4.1).  Inference either samples ``K`` architectures from
 the policy and keeps the one with the best validation accuracy under the shared weights
 (sampling-GCN) or takes the most probable action on every edge (maximum-GCN).
+
+Both phases run in the core :class:`~nascore.api.WeightSharingTrainer`
+(``alternate="epoch"``): the weight phase's path-sampling callback draws the ``m`` inputs
+``beta``, the policy step is its architecture hook.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Sequence
 
@@ -25,6 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from nascore.api import WeightSharingTrainer, resolve_device
 from nascore.api import ConfigError, InvalidGenomeError
 from nascore.api import in_range, one_of, param
 
@@ -36,12 +40,6 @@ from .supernet import CellSupernet
 #: the supernet always offers DARTS's op set (core ``nascore.nn.ops.DARTS_OPS`` order)
 BASE_OPS = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect",
             "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 @attrs.define
@@ -94,7 +92,7 @@ class NeuralArchitectureTransformer:
                 f"{template.reduce.num_nodes}; NAT's supernet needs the same number in both"
             )
         self.ops_ = tuple(dict.fromkeys([*BASE_OPS, *sorted(template.ops() | set(extra_ops))]))
-        dev = _device(self.device)
+        dev = resolve_device(self.device)
         self.template_ = template
         concat = {"normal": template.normal.concat, "reduce": template.reduce.concat}
         with torch.random.fork_rng(devices=[]):  # seeded initial weights, caller's RNG untouched
@@ -152,38 +150,73 @@ class NeuralArchitectureTransformer:
         t0 = time.perf_counter()
         self.setup(task, template, extra_ops, cost_network)
         dev = next(self.supernet_.parameters()).device
-        (Xw, yw), (Xt, yt) = self._split(task, dev)
+        w_split, theta_split = self._split(task, dev)
         rng = np.random.default_rng(self.seed)
-        gen = torch.Generator().manual_seed(self.seed)
-        w_opt = torch.optim.SGD(self.supernet_.weight_parameters(), lr=self.w_lr, momentum=self.w_momentum,
-                                weight_decay=self.w_weight_decay)
+        trainer = self.weight_trainer(w_split, theta_split)
         params = list(self.policy_.parameters())
         t_opt = torch.optim.Adam(params, lr=self.theta_lr, betas=(0.5, 0.999)) if params else None
+        theta_step = None if t_opt is None else self.theta_step(t_opt, rng, trainer.generator_)
         self.history_ = []
-        self._warmup(Xw, yw, w_opt, rng, gen, progress)
+        for epoch in range(self.warmup_epochs):  # lr stays w_lr: the schedule starts with Algorithm 1
+            record = trainer.train_epoch(0, sample_path=lambda: [self.template_] * self.m)
+            self._log(progress, {"epoch": epoch - self.warmup_epochs + 1, "w_loss": self._mean_loss(record),
+                                 "warmup": True, "seconds": record["seconds"]})
         for epoch in range(self.epochs):
-            for g in w_opt.param_groups:
-                g["lr"] = 0.5 * self.w_lr * (1 + math.cos(math.pi * epoch / self.epochs))
-            te = time.perf_counter()
-            w_loss = self._train_w(Xw, yw, w_opt, rng, gen)
-            stats = self._train_theta(Xt, yt, t_opt, rng, gen) if t_opt is not None else {}
-            record = {"epoch": epoch + 1, "w_loss": w_loss, **stats, "seconds": time.perf_counter() - te}
-            self.history_.append(record)
-            if progress is not None:
-                progress(record)
+            record = trainer.train_epoch(epoch, sample_path=self.input_sampler(rng), arch_step=theta_step)
+            stats = {}
+            if record["arch"]:
+                stats = {"mean_advantage": float(np.mean([a for s in record["arch"] for a in s["advantages"]])),
+                         "entropy": float(np.mean([s["entropy"] for s in record["arch"]]))}
+            self._log(progress, {"epoch": epoch + 1, "w_loss": self._mean_loss(record), **stats,
+                                 "seconds": record["seconds"]})
         self.fit_seconds_ = time.perf_counter() - t0
         return self
 
-    def _warmup(self, X, y, opt, rng, gen, progress) -> None:
-        """``warmup_epochs`` epochs of the weight phase on the input cell alone."""
-        for epoch in range(self.warmup_epochs):
-            te = time.perf_counter()
-            loss = self._train_w(X, y, opt, rng, gen, fixed=self.template_)
-            record = {"epoch": epoch - self.warmup_epochs + 1, "w_loss": loss, "warmup": True,
-                      "seconds": time.perf_counter() - te}
-            self.history_.append(record)
-            if progress is not None:
-                progress(record)
+    def weight_trainer(self, w_split, theta_split=None, epochs: int | None = None) -> WeightSharingTrainer:
+        """The core :class:`~nascore.weight_sharing.WeightSharingTrainer` set up for
+        Algorithm 1: per epoch a weight phase over ``w_split`` (lines 3-7: SGD, cosine
+        over ``epochs``, gradient clipping), then a policy phase over ``theta_split``
+        (lines 8-14); every mini-batch kept, one generator seeded by ``seed`` for the
+        batches and the policy's samples."""
+        trainer = WeightSharingTrainer(batch_size=self.batch_size, lr=self.w_lr, momentum=self.w_momentum,
+                                       weight_decay=self.w_weight_decay, grad_clip=self.grad_clip,
+                                       alternate="epoch", drop_single=False, device=self.device, seed=self.seed)
+        return trainer.setup(self.supernet_, w_split, theta_split, weights=self.supernet_.weight_parameters(),
+                             horizon=epochs or self.epochs, loss=self._w_loss)
+
+    def input_sampler(self, rng: np.random.Generator) -> Callable[[], list[CellPair]]:
+        """The path-sampling callback of the weight phase: ``m`` inputs ``beta_i ~ p(.)``."""
+        return lambda: [self.sample_input(rng) for _ in range(self.m)]
+
+    def _w_loss(self, net, batch, betas) -> torch.Tensor:
+        """Lines 3-7: ``1/m sum_i L(beta_i, w)`` on one mini-batch."""
+        xb, yb = batch
+        return sum(F.cross_entropy(net(xb, beta), yb) for beta in betas) / len(betas)
+
+    def theta_step(self, opt, rng: np.random.Generator, generator: torch.Generator) -> Callable:
+        """The architecture hook of the policy phase, lines 8-14: ascend Eq. 5 with the
+        reward ``R(alpha, w) - R(beta, w)`` on each mini-batch of the policy split."""
+
+        def step(s) -> dict:
+            xb, yb = s.batch
+            betas = [self.sample_input(rng) for _ in range(self.m)]
+            return policy_gradient_step(
+                self.policy_, opt, betas, [self.masks(b) for b in betas],
+                lambda pair: self.supernet_.accuracy(pair, xb, yb), n=self.n,
+                entropy_weight=self.entropy_weight, generator=generator, grad_clip=self.grad_clip,
+            )
+
+        return step
+
+    @staticmethod
+    def _mean_loss(record) -> float:
+        losses = record["losses"].tolist()
+        return sum(losses) / max(len(losses), 1)
+
+    def _log(self, progress, record: dict) -> None:
+        self.history_.append(record)
+        if progress is not None:
+            progress(record)
 
     def _split(self, task, dev):
         n = len(task.train.y)
@@ -191,39 +224,6 @@ class NeuralArchitectureTransformer:
         k = max(1, min(n - 1, int(round(self.w_fraction * n))))
         X, y = task.train.X, task.train.y
         return ((X[perm[:k]].to(dev), y[perm[:k]].to(dev)), (X[perm[k:]].to(dev), y[perm[k:]].to(dev)))
-
-    def _batches(self, n: int, gen: torch.Generator):
-        perm = torch.randperm(n, generator=gen)
-        return [perm[i:i + self.batch_size] for i in range(0, n, self.batch_size)]
-
-    def _train_w(self, X, y, opt, rng, gen, fixed: CellPair | None = None) -> float:
-        """Lines 3-7: ``w <- w - eta 1/m sum_i grad L(beta_i, w)`` (``fixed``: always that cell)."""
-        net, total = self.supernet_, 0.0
-        batches = self._batches(len(y), gen)
-        for idx in batches:
-            opt.zero_grad(set_to_none=True)
-            xb, yb = X[idx.to(X.device)], y[idx.to(y.device)]
-            loss = sum(F.cross_entropy(net(xb, fixed or self.sample_input(rng)), yb) for _ in range(self.m)) / self.m
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.weight_parameters(), self.grad_clip)
-            opt.step()
-            total += float(loss.detach())
-        return total / max(len(batches), 1)
-
-    def _train_theta(self, X, y, opt, rng, gen) -> dict:
-        """Lines 8-14: ascend Eq. 5 with the reward ``R(alpha, w) - R(beta, w)`` per mini-batch."""
-        advantages, entropies = [], []
-        for idx in self._batches(len(y), gen):
-            xb, yb = X[idx.to(X.device)], y[idx.to(y.device)]
-            betas = [self.sample_input(rng) for _ in range(self.m)]
-            stats = policy_gradient_step(
-                self.policy_, opt, betas, [self.masks(b) for b in betas],
-                lambda pair: self.supernet_.accuracy(pair, xb, yb), n=self.n,
-                entropy_weight=self.entropy_weight, generator=gen, grad_clip=self.grad_clip,
-            )
-            advantages += stats["advantages"]
-            entropies.append(stats["entropy"])
-        return {"mean_advantage": float(np.mean(advantages)), "entropy": float(np.mean(entropies))}
 
     # ---- inference ------------------------------------------------------------------
     def _check_fitted(self):
