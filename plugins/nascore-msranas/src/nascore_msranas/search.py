@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 import attrs
 import torch
 
-from nascore.training import Trainer, cutout
+from nascore.api import Trainer, WeightSharingTrainer
 
 from .bilevel import architecture_step, first_order_grads, second_order_grads
 from .network import MultiScaleSupernet
@@ -43,10 +43,6 @@ class SearchSettings:
     grad_clip: float | None = 5.0
     cutout: int = 0
     exit_weights: Sequence[float] | None = None
-
-    def lr_at(self, epoch: int) -> float:
-        """Cosine annealing from ``w_lr`` to ``w_lr_min`` over the epochs."""
-        return self.w_lr_min + 0.5 * (self.w_lr - self.w_lr_min) * (1 + math.cos(math.pi * epoch / self.epochs))
 
 
 @attrs.define
@@ -74,28 +70,30 @@ def derive(space, supernet: MultiScaleSupernet):
     return space.from_weights({k: w.detach()[:, cols] for k, w in weights.items()})
 
 
-def _batches(n: int, size: int) -> list[tuple[int, int]]:
-    """Batch bounds over ``n`` samples; a trailing batch of one (BatchNorm) is dropped."""
-    bounds = [(i, min(i + size, n)) for i in range(0, n, size)]
-    return [b for b in bounds if b[1] - b[0] > 1 or n == 1]
-
-
 class Searcher:
-    """Runs the alternating optimization for one supernet, task and settings."""
+    """Runs the alternating optimization for one supernet, task and settings, through the
+    core :class:`~nascore.api.WeightSharingTrainer`: ``alternate="step"`` with the
+    architecture step first (DARTS Algorithm 1), no path (the forward pass is the
+    continuous relaxation), the weight half as the weight split and the architecture half
+    as the architecture split."""
 
     def __init__(self, supernet: MultiScaleSupernet, space, task, settings: SearchSettings, *,
                  seed: int = 0, device: str | torch.device = "cpu"):
-        self.net = supernet.to(device)
-        self.space, self.settings, self.device = space, settings, torch.device(device)
-        self.gen = torch.Generator().manual_seed(seed)
-        half_w, half_a = split_halves(len(task.train.y), self.gen)
-        self.data = [(task.train.X[h].to(device), task.train.y[h].to(device)) for h in (half_w, half_a)]
+        self.net, self.space, self.settings = supernet, space, settings
+        self.trainer = WeightSharingTrainer(
+            batch_size=settings.batch_size, lr=settings.w_lr, lr_min=settings.w_lr_min,
+            momentum=settings.w_momentum, weight_decay=settings.w_weight_decay, grad_clip=settings.grad_clip,
+            alternate="step", arch_first=True, cutout=settings.cutout, device=str(device), seed=seed)
+        half_w, half_a = split_halves(len(task.train.y), self.trainer.generator_)
+        X, y = task.train.X, task.train.y
+        self.weights, self.alphas = supernet.weight_parameters(), supernet.arch_parameters()
+        self.trainer.setup(supernet, (X[half_w], y[half_w]), (X[half_a], y[half_a]), weights=self.weights,
+                           arch_parameters=self.alphas, horizon=settings.epochs,
+                           loss=lambda net, batch, path: self.loss(batch))
+        self.device = self.trainer.device_
         self.valid = task.valid
         self.criterion = Trainer(exit_weights=None if settings.exit_weights is None
                                  else list(settings.exit_weights), device="cpu")
-        self.weights, self.alphas = supernet.weight_parameters(), supernet.arch_parameters()
-        self.w_opt = torch.optim.SGD(self.weights, lr=settings.w_lr, momentum=settings.w_momentum,
-                                     weight_decay=settings.w_weight_decay)
         self.a_opt = torch.optim.Adam(self.alphas, lr=settings.alpha_lr, betas=(0.5, 0.999),
                                       weight_decay=settings.alpha_weight_decay)
 
@@ -104,59 +102,27 @@ class Searcher:
         x, y = batch
         return self.criterion.loss(self.net(x), y)
 
-    def _batch(self, half: int, idx: torch.Tensor):
-        X, y = self.data[half]
-        x = X.index_select(0, idx)
-        if self.settings.cutout:
-            x = cutout(x, self.settings.cutout, self.gen)
-        return x, y.index_select(0, idx)
-
-    def step(self, train_batch, valid_batch, lr: float) -> tuple[float, float]:
-        """One architecture step then one weight step; returns both losses."""
+    def arch_step(self, step) -> torch.Tensor | float:
+        """The architecture hook: one Adam step on ``alpha`` with the first- or
+        second-order gradient of the loss on the architecture batch (the second order
+        unrolls the weights one virtual SGD step at the current learning rate and
+        momentum); returns the architecture loss (NaN for the second order)."""
         s = self.settings
         if s.order == "second":
-            buffers = [self.w_opt.state.get(p, {}).get("momentum_buffer") for p in self.weights]
-            grads = second_order_grads(self.loss, train_batch, valid_batch, self.weights, self.alphas, lr,
+            state = self.trainer.weight_optimizer_.state
+            buffers = [state.get(p, {}).get("momentum_buffer") for p in self.weights]
+            grads = second_order_grads(self.loss, step.weight_batch, step.batch, self.weights, self.alphas, step.lr,
                                        s.w_momentum, s.w_weight_decay, buffers)
             arch_loss = float("nan")
         else:
-            grads, arch_loss = first_order_grads(self.loss, valid_batch, self.alphas, with_loss=True)
+            grads, arch_loss = first_order_grads(self.loss, step.batch, self.alphas, with_loss=True)
         architecture_step(self.a_opt, grads, self.alphas)
-        for a in self.alphas:
-            a.requires_grad_(False)  # the weight step needs no gradient for alpha
-        try:
-            loss = self.loss(train_batch)
-            self.w_opt.zero_grad(set_to_none=True)
-            loss.backward()
-        finally:
-            for a in self.alphas:
-                a.requires_grad_(True)
-        if s.grad_clip is not None:
-            torch.nn.utils.clip_grad_norm_(self.weights, s.grad_clip)
-        self.w_opt.step()
-        return loss.detach(), arch_loss
+        return arch_loss
 
     def epoch(self, epoch: int) -> dict:
-        s = self.settings
-        lr = s.lr_at(epoch)
-        for group in self.w_opt.param_groups:
-            group["lr"] = lr
-        self.net.train()
-        n_w, n_a = len(self.data[0][1]), len(self.data[1][1])
-        perm_w = torch.randperm(n_w, generator=self.gen).to(self.device)
-        perm_a = torch.randperm(n_a, generator=self.gen).to(self.device)
-        losses, arch_losses = [], []
-        for i, (lo, hi) in enumerate(_batches(min(n_w, n_a), s.batch_size)):
-            loss, arch = self.step(self._batch(0, perm_w[lo:hi]), self._batch(1, perm_a[lo:hi]), lr)
-            losses.append(loss)
-            arch_losses.append(arch)
-        mean = float(torch.stack([torch.as_tensor(v) for v in losses]).mean())
-        arch_mean = float(torch.stack([torch.as_tensor(v) for v in arch_losses]).mean())
-        if not math.isfinite(mean):
-            from nascore.errors import DivergedError
-
-            raise DivergedError(f"search diverged in epoch {epoch + 1} (train loss {mean}); lower w_lr")
-        return {"epoch": epoch + 1, "lr": lr, "train_loss": mean,
+        row = self.trainer.train_epoch(epoch, arch_step=self.arch_step)
+        arch_mean = float(torch.stack([torch.as_tensor(v) for v in row["arch"]]).mean())
+        return {"epoch": epoch + 1, "lr": row["lr"], "train_loss": row["loss"],
                 "arch_loss": None if math.isnan(arch_mean) else arch_mean}
 
     def run(self, log: Callable[[str], None] | None = None, advance: Callable | None = None) -> SearchRecord:
