@@ -28,13 +28,24 @@ HERE = Path(__file__).resolve().parent
 #: (timings, machine load, paths); numbers match within ``atol``/``rtol`` (0: equal) unless
 #: a ``bands`` pattern gives the path its own absolute band.
 DEFAULT_CHECK = {
-    "ignore": ["provenance.commit", "provenance.dirty", "provenance.dirty_files", "provenance.command",
+    "ignore": ["provenance.commit", "provenance.commit_at_end", "provenance.dirty", "provenance.dirty_files",
+               "provenance.command",
                "*seconds*", "*_s", "*wall*", "*time*", "*_ms", "*per_s*", "*speed*", "*load*", "*.run_dir",
                "*throughput*", "*ratio*", "*overhead*", "*latency*", "*png*", "*path*", "machine*", "*.machine*"],
     "atol": 0.0,
     "rtol": 1e-9,
     "bands": {},
 }
+
+
+def _start() -> dict:
+    from nascore.evidence import provenance
+
+    return provenance("", root=HERE.parent)
+
+
+#: the checkout's commit and dirty files when this script started
+_START = _start()
 
 
 def results_dir() -> Path:
@@ -63,8 +74,14 @@ def write_result(name: str, data: dict, *, quick: bool, settings: dict, seeds, t
     """Write ``data`` with a ``provenance`` record in front; returns the path."""
     from nascore.evidence import provenance
 
-    out = {"provenance": provenance(command(), settings=settings, seeds=seeds, tuned_on=tuned_on,
-                                    root=HERE.parent)}
+    prov = provenance(command(), settings=settings, seeds=seeds, tuned_on=tuned_on, root=HERE.parent)
+    # the code that ran is the checkout as it was when the script started (others may
+    # commit meanwhile): its commit and dirty files, and the commit at the end if it moved
+    if _START["commit"] != prov["commit"]:
+        prov["commit_at_end"] = prov["commit"]
+        prov["commit"], prov["dirty"], prov["dirty_files"] = (_START["commit"], _START["dirty"],
+                                                             _START["dirty_files"])
+    out = {"provenance": prov}
     out.update({k: v for k, v in data.items() if k != "provenance"})
     path = path or result_path(name, quick)
     path.parent.mkdir(parents=True, exist_ok=True)
