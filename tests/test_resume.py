@@ -106,6 +106,8 @@ def test_second_process_is_refused_while_a_run_holds_the_directory(tmp_path):
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 2
         assert err.strip().startswith("nascore: error:") and str(os.getpid()) in err
+        with pytest.raises(RunLockedError, match=f"in use by process {os.getpid()}"):
+            RunStore(tmp_path)  # the API's refusal: a second opener, even in this process
     finally:
         store.close()
-    assert issubclass(RunLockedError, Exception)
+    RunStore(tmp_path).close()  # closing released the lock

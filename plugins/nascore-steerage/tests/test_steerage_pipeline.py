@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -70,7 +71,15 @@ def test_compare_regressors_command_reads_the_run(ffnn_run):
     assert res.exit_code == 0, res.output
     data = json.loads(res.output)
     assert data["samples"] == 13 and set(data["regressors"]) == {"linear", "boosted-trees"}
-    assert all(r["loo_mse"] >= 0 for r in data["regressors"].values())
+    # OLS leave-one-out residuals in closed form (PRESS): e_i / (1 - h_ii), h the hat matrix
+    from nascore_steerage.regressors import run_dataset
+
+    X, y, _ = run_dataset(str(out), "valid_accuracy")
+    A = np.hstack([np.ones((len(y), 1)), X])
+    hat = A @ np.linalg.pinv(A)
+    assert np.diag(hat).max() < 1 - 1e-6  # every point's LOO fit is defined
+    press = np.mean(((y - hat @ y) / (1 - np.diag(hat))) ** 2)
+    assert data["regressors"]["linear"]["loo_mse"] == pytest.approx(press, rel=1e-6)
     bad = CliRunner().invoke(steerage, ["compare-regressors", str(out), "--only", "svm"])
     assert bad.exit_code == 2 and "unknown regressor" in bad.output
 

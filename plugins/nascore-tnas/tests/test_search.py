@@ -60,8 +60,12 @@ def test_supernet_cost_and_accuracy_are_measured():
     tr = _trainer(space)
     arch = space.from_path([3, 3, 3, 3, 3, 3])
     tr.train([arch], 3)
-    acc = tr.accuracy(arch, tr.valid_indices(64, np.random.default_rng(0)))
-    assert 0.0 <= acc <= 100.0 and tr.step_count == 3 and tr.seconds > 0
+    idx = tr.valid_indices(64, np.random.default_rng(0))
+    acc = tr.accuracy(arch, idx)
+    with torch.no_grad():  # the same 64 samples in one batch, BN on batch statistics
+        hits = int((tr.net(tr.Xv[idx], path=space.to_path(arch)).argmax(1) == tr.yv[idx]).sum())
+    assert len(idx) == 64 and acc == pytest.approx(100.0 * hits / 64, abs=1e-12)
+    assert tr.step_count == 3 and tr.seconds > 0
     assert tr.child_epoch_seconds(arch) > 0
 
 
