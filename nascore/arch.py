@@ -389,12 +389,6 @@ class SearchSpace:
     def make(self, genome: Mapping) -> Architecture:
         return Architecture(self.name, self.validate(genome))
 
-    def arch_from_json(self, data) -> Architecture:
-        arch = Architecture.from_json(data)
-        if arch.space and arch.space != self.name:
-            raise InvalidGenomeError(f"architecture belongs to space {arch.space!r}, not {self.name!r}")
-        return self.make(arch.genome)
-
     # ---- generic operators ---------------------------------------------------------
     def sample(self, rng: np.random.Generator) -> Architecture:
         dims = self._dims()

@@ -59,7 +59,6 @@ def run(config, sets, out, resume, quiet, as_json, report):
         report = bool(loaded.get("report", True))
     result = run_pipeline(config, out=resume or out, resume=bool(resume), sets=sets,
                           quiet=quiet, json_logs=as_json, report=report)
-    out_dir = result.get("config", {}).get("name")
     summary = _summary(result)
     if as_json:
         _echo_json(summary)
@@ -72,7 +71,6 @@ def run(config, sets, out, resume, quiet, as_json, report):
         a = st.get("after", {})
         click.echo(f"after {st['compressor']}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in a.items() if k in _SHOWN))
     click.echo(f"{summary['evaluations']} evaluations in {result['wall_seconds']:.1f}s; run directory: {summary['run_dir']}")
-    del out_dir
 
 
 _SHOWN = ("valid_accuracy", "test_accuracy", "params", "flops", "latency_ms", "train_seconds", "epochs")

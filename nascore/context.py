@@ -115,11 +115,6 @@ class SearchContext:
             self._task = load_task(self.config["task"])
         return self._task
 
-    def torch_generator(self, offset: int = 0):
-        import torch
-
-        return torch.Generator().manual_seed(self.seed + offset)
-
     def trainer(self, **overrides):
         """A Trainer configured like the run's ``train`` evaluator (if any), with overrides."""
         from .training import Trainer

@@ -42,10 +42,6 @@ class RunStoreError(NascoreError):
     """A run directory is missing, corrupt or belongs to a different configuration."""
 
 
-class BudgetExhaustedError(NascoreError):
-    """An optimizer asked for more evaluations than its budget allows."""
-
-
 class CandidateTimeoutError(NascoreError, TimeoutError):
     """A candidate exceeded its per-candidate time limit."""
 

@@ -45,10 +45,6 @@ class Component:
     factory: Callable[..., Any]
     description: str = ""
 
-    @property
-    def qualified_name(self) -> str:
-        return f"{self.plugin}:{self.name}"
-
     def params(self):
         return describe_params(self.factory)
 
