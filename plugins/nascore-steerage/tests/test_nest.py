@@ -98,10 +98,15 @@ def test_nest_reduces_cost_on_digits(digits_images):
     assert res.model(digits_images.test.X[:2]).shape == (2, 10)
     with pytest.raises(ConfigError, match="schedule"):
         NeST(schedule=["grow", "shrink"])
-    ffnn = nascore.create("search_space", "ffnn", neurons_low=8, neurons_high=16, neurons_step=8, max_layers=1)
     with pytest.raises(ConfigError, match="convolutions"):
         NeST().compress(None, nn.Sequential(nn.Linear(4, 2)), digits_images, Ctx())
-    assert ffnn.name == "ffnn"
+
+
+def test_nest_refuses_a_feed_forward_network(digits_tabular):
+    ffnn = nascore.create("search_space", "ffnn", neurons_low=8, neurons_high=16, neurons_step=8, max_layers=1)
+    arch = ffnn.sample(np.random.default_rng(0))
+    with pytest.raises(ConfigError, match="nest needs a model with convolutions; use scann"):
+        NeST().compress(arch, ffnn.build(arch, digits_tabular), digits_tabular, Ctx())
 
 
 def test_growth_inside_residual_blocks_keeps_the_function(digits_images):
