@@ -145,27 +145,29 @@ class Trainer:
         data = _on_device(task, device)
         loop = _EpochLoop(self, model, data, device, seed, task.meta)
         curve, stopped, predicted = [], False, None
-        with torch.random.fork_rng(devices=_cuda_indices(device)):
-            torch.manual_seed(seed)
-            for epoch in range(self.epochs):
-                record = loop.run_epoch(epoch)
-                if (epoch + 1) % max(valid_every, 1) == 0 or epoch + 1 == self.epochs:
-                    accs = self.exit_accuracies(model, data["valid"]) if len(data["valid"]) else [None]
-                    record["valid_accuracy"] = accs[-1]
-                    if len(accs) > 1:
-                        record["valid_exit_accuracies"] = accs
-                record["seconds"] = loop.check_time(epoch)
-                curve.append(record)
-                if progress is not None:
-                    progress(record)
-                if should_stop is not None and epoch + 1 < self.epochs:
-                    stop, pred = should_stop(curve, self.epochs)
-                    if stop:
-                        stopped, predicted = True, (None if pred is None else float(pred))
-                        break
-        model.eval()
-        if self.channels_last:
-            model.to(memory_format=torch.contiguous_format)
+        try:
+            with torch.random.fork_rng(devices=_cuda_indices(device)):
+                torch.manual_seed(seed)
+                for epoch in range(self.epochs):
+                    record = loop.run_epoch(epoch)
+                    if (epoch + 1) % max(valid_every, 1) == 0 or epoch + 1 == self.epochs:
+                        accs = self.exit_accuracies(model, data["valid"]) if len(data["valid"]) else [None]
+                        record["valid_accuracy"] = accs[-1]
+                        if len(accs) > 1:
+                            record["valid_exit_accuracies"] = accs
+                    record["seconds"] = loop.check_time(epoch)
+                    curve.append(record)
+                    if progress is not None:
+                        progress(record)
+                    if should_stop is not None and epoch + 1 < self.epochs:
+                        stop, pred = should_stop(curve, self.epochs)
+                        if stop:
+                            stopped, predicted = True, (None if pred is None else float(pred))
+                            break
+        finally:
+            model.eval()
+            if self.channels_last:  # handed back in the default layout, even after an error
+                model.to(memory_format=torch.contiguous_format)
         return FitResult(curve=curve, stopped=stopped, predicted=predicted, seconds=loop.elapsed())
 
     def check_task(self, task) -> None:

@@ -27,6 +27,7 @@ CUDA_TESTS = {
     "plugins/nascore-tnas/tests/test_cuda_tnas.py": 2,
     "plugins/nascore-nat/tests/test_cuda_nat.py": 1,
     "plugins/nascore-steerage/tests/test_cuda_steerage.py": 2,
+    "plugins/nascore-ngram-srm/tests/test_cuda_ngram_srm.py": 2,
 }
 
 
