@@ -62,7 +62,7 @@ def test_build_refuses_a_task_of_another_shape(digits_images, digits_tabular):
 def test_lenet5_ranges_follow_table6_on_mnist():
     for size, ranges in TABLE6_FC.items():
         assert lenet5_fc_ranges(size, 28) == ranges
-    space = nascore.create("search_space", "lenet5")
+    space = nascore.create("search_space", "lenet5", fc_reading="hidden")
     assert space.sizes() == [14, 21, 28]
     g = {"image_filter": "lanczos", "image_size": 28, "kernel": 5, "conv1": 6, "pool1": "max", "conv2": 16,
          "pool2": "max", "fc1": 0, "fc2": 8, "fc3": 4, "quant_bits": 32}
@@ -72,6 +72,45 @@ def test_lenet5_ranges_follow_table6_on_mnist():
                                   "FC-100", "Q32"]
     # the image filter is inactive at full size: one key per network
     assert space.make({**g, "image_filter": "box"}) == arch
+
+
+def _mnist_shaped_task():
+    from nascore.api import Split, Task
+
+    x, y = torch.zeros(4, 1, 28, 28), torch.arange(4) % 10
+    return Task("mnist-shape", "image", (1, 28, 28), 10, Split(x, y), Split(x, y), Split(x, y))
+
+
+def test_lenet5_default_reading_fc1_is_the_flattened_conv_output():
+    """Table 6's FC1 ranges are conv2 (15-20) x s^2 of the 3x3-kernel maps after the
+    second pooling: s = 3, 5, 6 at sides 14, 21, 28 (135-180, 375-500, 540-720).  Under
+    that reading the 28x28 space's weight counts bracket the paper's 131.1k GS network
+    (Table 7); under the extra-hidden-layer reading even the smallest network is larger."""
+    task = _mnist_shaped_task()
+    flat = nascore.create("search_space", "lenet5")
+    hidden = nascore.create("search_space", "lenet5", fc_reading="hidden")
+    g = {"image_filter": "lanczos", "kernel": 3, "pool1": "max", "pool2": "avg", "fc1": 0, "quant_bits": 32}
+    for size, ((lo, hi), _, _) in TABLE6_FC.items():
+        for conv2, want in ((15, lo), (20, hi)):
+            model = flat.build(flat.make({**g, "image_size": size, "conv1": 5, "conv2": conv2, "fc2": 0,
+                                          "fc3": 0}), task)
+            assert model.classifier.sizes[0] == want
+    # fc1 is not searched under the default reading: one key whatever its level
+    a = flat.make({**g, "image_size": 28, "conv1": 5, "conv2": 15, "fc2": 0, "fc3": 0})
+    assert flat.make({**a.genome, "fc1": 8}) == a and len(flat.fc_sizes(a)) == 2
+
+    def weights(space, kernel, conv1, conv2, level):
+        arch = space.make({**g, "image_size": 28, "kernel": kernel, "conv1": conv1, "conv2": conv2,
+                           "fc1": level, "fc2": level, "fc3": level})
+        return model_cost(space.build(arch, task), (1, 28, 28))["params"]
+
+    # smallest: 3x3, 5/15 filters, the lowest FC levels; largest: 5x5 would flatten less,
+    # so the widest flattened output is 3x3 with 20 filters at the highest levels
+    lo_flat, hi_flat = weights(flat, 3, 5, 15, 0), weights(flat, 3, 10, 20, 8)
+    # 540*100 + 100*50 + 50*10 (+ convs and biases) = 59.5k+; 720*250 + 250*150 + 150*10 = 219k+
+    assert 59_500 < lo_flat < 61_000 and 219_000 < hi_flat < 222_000
+    assert lo_flat < 131_100 < hi_flat
+    assert min(weights(hidden, k, 5, 15, 0) for k in (3, 5)) > 131_100
 
 
 def test_classic_lenet5_has_the_papers_61706_weights():

@@ -41,23 +41,30 @@ class SteerageNet(nn.Module):
 
 
 def _pool(kind: str, side: int) -> nn.Module:
+    """2x2 pooling that keeps a partial last window on odd sides (ceil mode): Table 6's
+    FC1 ranges are conv2 x s^2 for s = ceil(ceil(side/2) - 2, /2) (14 -> 3, 21 -> 5, 28 -> 6)."""
     if side < 2:
         return nn.Identity()
-    return nn.MaxPool2d(2) if kind == "max" else nn.AvgPool2d(2)
+    return nn.MaxPool2d(2, ceil_mode=True) if kind == "max" else nn.AvgPool2d(2, ceil_mode=True)
+
+
+def _pooled(side: int) -> int:
+    return (side + 1) // 2 if side >= 2 else side
 
 
 def lenet5_features(channels: int, side: int, kernel: int, conv1: int, conv2: int,
                     pool1: str, pool2: str) -> tuple[nn.Sequential, int]:
     """LeNet-5's convolutional part as in the PyTorch reference: conv1 keeps the size
     (padding k//2), pool, conv2 without padding (with padding when the map is too
-    small for a valid convolution), pool.  Returns the stack and its flattened width."""
+    small for a valid convolution), pool (ceil mode).  Returns the stack and its
+    flattened width."""
     s1 = side
     p1 = _pool(pool1, s1)
-    s1p = s1 // 2 if s1 >= 2 else s1
+    s1p = _pooled(s1)
     pad2 = 0 if s1p - kernel + 1 >= 2 else kernel // 2
     s2 = s1p + 2 * pad2 - kernel + 1
     p2 = _pool(pool2, s2)
-    s2p = s2 // 2 if s2 >= 2 else s2
+    s2p = _pooled(s2)
     stack = nn.Sequential(
         MaskedConv2d(channels, conv1, kernel, padding=kernel // 2), nn.ReLU(), p1,
         MaskedConv2d(conv1, conv2, kernel, padding=pad2), nn.ReLU(), p2,

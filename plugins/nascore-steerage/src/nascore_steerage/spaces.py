@@ -28,7 +28,7 @@ import attrs
 import nascore
 from nascore.api import Choice, Float, Int, SearchSpace
 from nascore.api import ConfigError
-from nascore.api import in_range
+from nascore.api import in_range, one_of
 
 FFNN_METHODS = (
     "gaussian-rp", "normal-rp", "sign-rp", "sparse-rp", "pca", "poly-kpca", "rbf-kpca",
@@ -233,7 +233,16 @@ class LeNet5Space(_SteerageSpace):
     """LeNet-5 variants with an image-resize front-end and quantized inference (Table 6).
 
     ``fc1``..``fc3`` are levels 0..fc_levels inside the FC range of the chosen image
-    size (the range moves with the size, Table 6); tokens show the neuron counts."""
+    size (the range moves with the size, Table 6); tokens show the neuron counts.
+
+    Reading of Table 6's FC1 (``fc_reading``): its ranges (14: 135-180, 21: 375-500,
+    28: 540-720) are exactly conv2's 15-20 filters times s^2 for the 3x3-kernel maps
+    after the second pooling (s = 3, 5, 6), and the baseline's "400 neurons" is
+    LeNet-5's flattened 16x5x5 conv output.  So by default (``"flatten"``) FC1 *is* the
+    flattened conv output -- set by conv2, the kernel and the image size, not searched
+    (``fc1`` inactive) -- and the classifier's hidden layers are FC2 and FC3.  This puts
+    the paper's 131.1k-weight 28x28 GS network inside the space; ``"hidden"`` (FC1 an
+    extra hidden layer of 540-720 neurons) cannot go below ~200k weights at 28x28."""
 
     name: ClassVar[str] = "lenet5"
     conformance: ClassVar[dict] = {"params": {"input_size": 8}}
@@ -251,6 +260,9 @@ class LeNet5Space(_SteerageSpace):
     fc_levels: int = nascore.param(8, help="levels per FC range (fc = low + level/fc_levels * (high-low))",
                                    validator=in_range(1))
     bits: list[int] = nascore.param(factory=lambda: list(BITS), help="inference bit widths searched")
+    fc_reading: str = nascore.param("flatten", help="Table 6's FC1: 'flatten' (the flattened conv output, not "
+                                                    "searched) or 'hidden' (an extra hidden layer)",
+                                    validator=one_of("flatten", "hidden"))
 
     def sizes(self) -> list[int]:
         return _image_sizes(self.image_sizes, self.input_size, (0.5, 0.75, 1.0))
@@ -269,11 +281,16 @@ class LeNet5Space(_SteerageSpace):
                 Int("fc3", 0, self.fc_levels), Choice("quant_bits", self.bits)]
 
     def is_active(self, genome, name):
+        if name == "fc1":
+            return self.fc_reading == "hidden"
         return name != "image_filter" or genome["image_size"] < self.input_size
 
     def fc_sizes(self, arch) -> list[int]:
+        """The classifier's hidden layers: FC2, FC3 (``flatten``) or FC1-FC3 (``hidden``)."""
         ranges = lenet5_fc_ranges(arch["image_size"], self.input_size, self.channels)
-        return [lo + round(arch[f"fc{i + 1}"] * (hi - lo) / self.fc_levels) for i, (lo, hi) in enumerate(ranges)]
+        first = 0 if self.fc_reading == "hidden" else 1
+        return [lo + round(arch[f"fc{i + 1}"] * (hi - lo) / self.fc_levels)
+                for i, (lo, hi) in enumerate(ranges) if i >= first]
 
     def tokens(self, arch):
         k, s = arch["kernel"], arch["image_size"]
