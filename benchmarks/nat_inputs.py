@@ -88,15 +88,17 @@ def main() -> None:
     task = load_task({"dataset": "digits", "seed": 0, **({"subset": 300, "eval_subset": 150} if args.quick else {})})
     epochs = 1 if args.quick else args.epochs
     cells = ["DARTS_V2"] if args.quick else args.cells
-    path = RESULTS.with_name(RESULTS.stem + "_quick.json") if args.quick else RESULTS
-    if args.rank:
-        out = json.loads(path.read_text()) if path.exists() else {"benchmark": "nat_inputs", "task": "digits"}
+    from _common import write_result
+
+    settings = {"cells": cells, "epochs": epochs, "rank": args.rank, "task": "digits" + (" subset 300" if args.quick else "")}
+    if args.rank:  # the ranking study alone: its own file, nothing merged from an earlier one
+        out = {"benchmark": "nat_inputs_ranking", "task": "digits"}
         for name in cells:
             out.setdefault("ranking", {})[name] = ranking(genotypes.published(name), task, epochs,
                                                           n=2 if args.quick else 8, train_epochs=1 if args.quick else 10)
             print(name, json.dumps(out["ranking"][name]), flush=True)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(out, indent=1))
+        write_result("nat_inputs_ranking", out, quick=args.quick, settings=settings, seeds=[1],
+                     tuned_on="NAT plugin defaults; nothing tuned here")
         return
     out = {"benchmark": "nat_inputs", "task": "digits", "epochs": epochs, "cells": {}}
     for name in cells:
@@ -110,9 +112,8 @@ def main() -> None:
                 "final_w_loss": loss, "seconds": seconds,
             }
             print(name, inputs, json.dumps(out["cells"][name][inputs])[:200], flush=True)
-    out["ranking"] = (json.loads(path.read_text()) if path.exists() else {}).get("ranking", {})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=1))
+    write_result("nat_inputs", out, quick=args.quick, settings=settings, seeds=[1],
+                 tuned_on="NAT plugin defaults; nothing tuned here")
 
 
 if __name__ == "__main__":

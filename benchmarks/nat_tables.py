@@ -186,21 +186,27 @@ def main() -> None:
     parser.add_argument("--table", choices=["12", "3"], default="12")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--quick", action="store_true", help="VGG and DARTS on 300 digits, 1 epoch, 1 seed")
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=None, help="result file (default results/nat_tables[_quick].json)")
     parser.add_argument("--markdown", action="store_true", help="print the JSON's tables as markdown and exit")
     parser.add_argument("--warmup", type=int, default=0,
                         help="NAT warm-up epochs on the input cell; results go to DATASET-warmupN")
     args = parser.parse_args()
     if args.markdown:
-        print(markdown(json.loads(args.out.read_text())))
+        print(markdown(json.loads((args.out or RESULTS).read_text())))
         return
     torch.set_num_threads(1)
     spec = dict(QUICK if args.quick else DATASETS[args.dataset], warmup_epochs=args.warmup)
     dataset = "digits" if args.quick else args.dataset
     cells = ["VGG", "DARTS_V2"] if args.quick else args.cells
     seeds = [0] if args.quick else args.seeds
-    out = args.out.with_name(args.out.stem + "_quick.json") if args.quick else args.out
-    data = json.loads(out.read_text()) if out.exists() else {"benchmark": "nat_tables", "datasets": {}}
+    from _common import checkpoint, load_checkpoint, save_checkpoint, write_result
+
+    settings = {"dataset": dataset, "spec": spec, "cells": cells, "seeds": seeds, "table": args.table,
+                "network": NETWORK, "train": TRAIN}
+    # trained networks resume from a checkpoint keyed by commit and settings (none in quick
+    # mode), never from an earlier result file
+    ckpt = None if args.quick else checkpoint("nat_tables", settings)
+    data = load_checkpoint(ckpt, {"benchmark": "nat_tables", "datasets": {}})
     task = make_task(spec)
     cache = data["datasets"].setdefault(dataset, {"cells": {}, "cache": {}})["cache"]
     # a warm-up variant shares the base dataset's trained networks (its own entry has no cache)
@@ -214,13 +220,16 @@ def main() -> None:
         run_cell(name, task, spec, seeds, "3" if args.quick else args.table, cache,
                  entry["cells"].setdefault(name, {}))
         entry["summary"] = summarize(entry["cells"])
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(data, indent=1))
+        save_checkpoint(ckpt, data)
         rec = entry["cells"][name]
         print(f"{dataset} {name}: " + ", ".join(f"{m} {r['mean_test_accuracy']:.2f}% {r['params']}p"
                                                    for m, r in rec.items()) + f" ({time.perf_counter() - t0:.0f}s)",
               flush=True)
     print(json.dumps(entry["summary"], indent=1))
+    result = {"benchmark": "nat_tables",
+              "datasets": {d: {k: v for k, v in e.items() if k != "cache"} for d, e in data["datasets"].items()}}
+    write_result("nat_tables", result, quick=args.quick, settings=settings, seeds=seeds,
+                 tuned_on="NAT plugin defaults; nothing tuned here", path=args.out)
 
 
 if __name__ == "__main__":
