@@ -355,6 +355,12 @@ class SearchSpace:
                 out[name] = dim.default()
         return out
 
+    def canonical(self, arch: Architecture) -> str:
+        """An identifier shared by every architecture of this space that computes the same
+        network (isomorphic cells, dead edges); searches use it to spend no query on an
+        equivalent of one already seen.  Default: the key (no equivalences known)."""
+        return arch.key
+
     def repair(self, genome: dict, rng: np.random.Generator | None = None) -> dict:
         """Make a decoded genome valid; the default accepts only genomes that pass ``check``."""
         msg = self.check(genome)
