@@ -1,0 +1,192 @@
+"""nascore's NAS-Bench-201 pipelines against Optuna's TPE and random sampler (and SMAC3
+when installed), under one budget rule for every library.
+
+Protocol (the issue-20 study):
+
+* the NB-201 table (``$NASCORE_DATA/nb201/nb201.csv``), feedback ``<ds>_valid``, reported
+  ``<ds>_test`` of the best-valid architecture, on CIFAR-10, CIFAR-100 and ImageNet16-120;
+* a budget of N buys N *distinct* architectures; repeats are free: nascore's context
+  serves them from its history, and for Optuna a repeated cell is answered from a cache
+  (told to the study as usual, not counted); budgets 50, 100, 200;
+* Optuna: one ``suggest_categorical`` over the 5 ops per edge (6 parameters);
+  ``tpe`` is ``TPESampler(seed=s, multivariate=True)`` (the defaults otherwise),
+  ``optuna-random`` is ``RandomSampler(seed=s)``;
+* nascore arms are ordinary in-memory ``nascore.run`` calls of the example configs
+  (``examples/nb201.toml`` and the baselines), with ``seed = s``;
+* seeds paired across arms; CPU time per run (``time.process_time``) measured in this
+  process and reported as the median ratio to TPE's on the same dataset and budget.
+
+    python benchmarks/peers_nb201.py [--quick] [--seeds 30] [--seed0 0] [--budgets 50 100 200]
+                                    [--datasets cifar10 ...] [--arms tpe nb201 ...] [--out FILE]
+
+Writes ``benchmarks/results/peers_nb201.json`` (``_quick`` with --quick) in the study
+shape; arm names are ``<arm>/<dataset>/<budget>``, comparisons are against ``tpe`` on
+``valid_accuracy`` (the search's objective) and ``test_accuracy`` (reported).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import nascore
+from nascore import config as cfg
+from nascore.evidence import comparisons, provenance, summarize
+
+HERE = Path(__file__).resolve().parent
+EXAMPLES = HERE.parent / "examples"
+DATASETS = ("cifar10", "cifar100", "imagenet16")
+#: the default ``examples/nb201.toml`` settings were tuned on these seeds (disjoint from 0..29)
+TUNED_ON = "seeds 1000-1029, budget 100, all three datasets (valid feedback), against tpe"
+
+#: nascore arms: example file plus overrides
+NASCORE_ARMS = {
+    "nb201": ("nb201.toml", {}),
+    "local-search": ("nb201.toml", {"optimizer": {"name": "local-search"}, "encoder": None, "predictor": None}),
+    "regularized-evolution": ("nb201.toml", {"optimizer": {"name": "regularized-evolution", "population": 30,
+                                                           "sample_size": 10}, "encoder": None, "predictor": None}),
+    "random-search": ("nb201.toml", {"optimizer": {"name": "random-search"}, "encoder": None, "predictor": None}),
+}
+OPTUNA_ARMS = ("tpe", "optuna-random")
+
+
+class Table:
+    """The NB-201 columns as arrays indexed by the 6-op tuple (a vectorised lookup)."""
+
+    def __init__(self):
+        from nascore.evaluation import default_table_path, load_table
+
+        self.table = load_table(default_table_path(), "arch_str")
+        space = nascore.create("search_space", "nb201")
+        self.row = {tuple(space.tokens(space.from_string(s))): i for s, i in self.table.index.items()}
+
+    def lookup(self, ops: tuple, ds: str) -> tuple[float, float]:
+        r = self.row[ops]
+        return float(self.table.column(f"{ds}_valid")[r]), float(self.table.column(f"{ds}_test")[r])
+
+
+def run_optuna(arm: str, table: Table, ds: str, budget: int, seed: int) -> tuple[float, float, float]:
+    """(best valid, its test, CPU seconds) of one Optuna run under the distinct-query rule."""
+    import optuna
+
+    from nascore.spaces.common import NB201_OPS
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    t = time.process_time()
+    sampler = (optuna.samplers.TPESampler(seed=seed, multivariate=True) if arm == "tpe"
+               else optuna.samplers.RandomSampler(seed=seed))
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    cache: dict[tuple, tuple[float, float]] = {}
+    asked = 0
+    while len(cache) < budget and asked < 50 * budget:
+        trial = study.ask()
+        ops = tuple(trial.suggest_categorical(f"edge{i}", NB201_OPS) for i in range(6))
+        if ops not in cache:
+            cache[ops] = table.lookup(ops, ds)
+        study.tell(trial, cache[ops][0])
+        asked += 1
+    cpu = time.process_time() - t
+    valid, test = max(cache.values(), key=lambda vt: vt[0])  # ties on valid: the first queried, as nascore does
+    return valid, test, cpu
+
+
+def nascore_config(arm: str, ds: str, budget: int, seed: int) -> dict:
+    name, changes = NASCORE_ARMS[arm]
+    config = cfg.load(EXAMPLES / name)
+    for section, value in changes.items():
+        if value is None:
+            config.pop(section, None)
+        else:
+            config[section] = value
+    config.update(seed=seed, budget=budget, report=False)
+    config["evaluator"] = {**config["evaluator"], "feedback": f"{ds}_valid", "report": f"{ds}_test"}
+    return config
+
+
+def run_nascore(arm: str, ds: str, budget: int, seed: int) -> tuple[float, float, float]:
+    config = nascore_config(arm, ds, budget, seed)
+    t = time.process_time()
+    result = nascore.run(config, quiet=True, write_files=False)
+    cpu = time.process_time() - t
+    used = result["budget"]["used"]
+    if used != budget:
+        raise RuntimeError(f"{arm} used {used} of {budget} queries")
+    m = result["best"]["metrics"]
+    return float(m["valid_accuracy"]), float(m["test_accuracy"]), cpu
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="3 seeds, budget 20, CIFAR-10 only")
+    ap.add_argument("--seeds", type=int, default=30)
+    ap.add_argument("--seed0", type=int, default=0, help="first seed (tuning used 1000..)")
+    ap.add_argument("--budgets", type=int, nargs="*", default=[50, 100, 200])
+    ap.add_argument("--datasets", nargs="*", default=list(DATASETS), choices=DATASETS)
+    ap.add_argument("--arms", nargs="*", default=list(OPTUNA_ARMS) + list(NASCORE_ARMS))
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args(argv)
+    if args.quick:  # regularized-evolution (population 30) needs a budget above 30
+        args.seeds, args.budgets, args.datasets = 3, [20], ["cifar10"]
+        args.arms = [a for a in args.arms if a != "regularized-evolution"]
+    if "tpe" not in args.arms:
+        args.arms = ["tpe"] + args.arms
+    try:
+        import optuna
+    except ImportError:
+        print("peers_nb201: optuna is not installed (pip install 'nascore[bench]')", file=sys.stderr)
+        return 2
+    seeds = list(range(args.seed0, args.seed0 + args.seeds))
+    table = Table()
+    arms, comps, cpu_ratio = {}, [], {}
+    for ds in args.datasets:
+        for budget in args.budgets:
+            vals: dict[str, list] = {a: [] for a in args.arms}
+            tests: dict[str, list] = {a: [] for a in args.arms}
+            cpus: dict[str, list] = {a: [] for a in args.arms}
+            for seed in seeds:
+                for arm in args.arms:
+                    if arm in OPTUNA_ARMS:
+                        v, t, c = run_optuna(arm, table, ds, budget, seed)
+                    else:
+                        v, t, c = run_nascore(arm, ds, budget, seed)
+                    vals[arm].append(v)
+                    tests[arm].append(t)
+                    cpus[arm].append(c)
+            tag = f"/{ds}/{budget}"
+            for arm in args.arms:
+                ratios = [c / max(b, 1e-9) for c, b in zip(cpus[arm], cpus["tpe"])]
+                arms[arm + tag] = {**summarize(vals[arm]), "metric": "valid_accuracy",
+                                   "test": summarize(tests[arm]),
+                                   "cpu_median_s": statistics.median(cpus[arm]),
+                                   "cpu_ratio_median": statistics.median(ratios),
+                                   "cpu_ratio_of_medians": statistics.median(cpus[arm]) / statistics.median(cpus["tpe"])}
+            for metric, data in (("valid_accuracy", vals), ("test_accuracy", tests)):
+                for c in comparisons({a + tag: v for a, v in data.items()}, "tpe" + tag, metric):
+                    comps.append(c)
+            line = "  ".join(f"{a} {statistics.mean(vals[a]):.3f}" for a in args.arms)
+            print(f"{ds} {budget}: {line}", flush=True)
+            for c in comps[-2 * (len(args.arms) - 1):][: len(args.arms) - 1]:
+                print(f"    {c['arm']} vs tpe valid: diff {c['diff_mean']:+.3f} z {c['z']:+.2f}  "
+                      f"cpu x{arms[c['arm']]['cpu_ratio_median']:.2f}", flush=True)
+    settings = {"budgets": args.budgets, "datasets": args.datasets, "arms": args.arms,
+                "tpe": "optuna.samplers.TPESampler(seed=s, multivariate=True); one suggest_categorical per edge",
+                "optuna-random": "optuna.samplers.RandomSampler(seed=s)",
+                "budget_rule": "distinct architectures; repeats answered from a cache, not counted",
+                "nascore_arms": {a: {"file": f, "changes": c} for a, (f, c) in NASCORE_ARMS.items()},
+                "optuna_version": optuna.__version__,
+                "smac": "not run: SMAC3 needs pyrfr (SWIG and a C++ build), not a clean quick install"}
+    out = {"provenance": provenance(settings=settings, seeds=seeds, tuned_on=TUNED_ON),
+           "arms": arms, "comparisons": comps}
+    path = args.out or HERE / "results" / ("peers_nb201_quick.json" if args.quick else "peers_nb201.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=1))
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
