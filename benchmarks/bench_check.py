@@ -44,7 +44,7 @@ from _common import DEFAULT_CHECK  # noqa: E402
 #: not benchmarks, or owned elsewhere without a quick file
 SKIP = {"run_all", "render", "bench_check"}
 #: quick modes cheap enough for ``make test`` (measured in tests/test_bench_check.py's docstring)
-CHEAP = ("ngram_srm_tables", "steerage_predictor", "ngram_srm_acceleration")
+CHEAP = ("tnas_nb201", "ngram_srm_speed", "ngram_srm_tables", "ngram_srm_acceleration")
 
 
 def scripts() -> list[str]:

@@ -65,7 +65,8 @@ def test_every_result_has_provenance(path):
 
 @pytest.mark.parametrize("script", bench_check.CHEAP)
 def test_cheap_quick_modes_regenerate(script, tmp_path):
-    """Measured: the three together take about 2 CPU-minutes on this project's machines."""
+    """Measured (bench_check.py, /usr/bin/time): tnas_nb201 9 CPU-s, ngram_srm_speed + ngram_srm_tables
+    13 CPU-s, ngram_srm_acceleration about 20 CPU-s: well under a minute of CPU together."""
     if not (BENCH / "results" / f"{script}_quick.json").is_file():
         pytest.skip(f"no committed {script}_quick.json")
     r = bench_check.check(script, tmp_path, timeout=600)
