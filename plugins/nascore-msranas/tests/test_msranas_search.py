@@ -147,3 +147,99 @@ def test_one_search_epoch_updates_alpha_and_derives_a_valid_cell(order):
     assert len(record.epochs) == 1 and np.isfinite(record.epochs[0]["train_loss"])
     space.make(record.genomes[0])
     assert len(searcher.valid_accuracies()) == 2
+
+
+# --------------------------------------------------------------------------- scale
+
+
+def adam_displacement_bound(lr: float, steps: int, beta1: float = 0.5, beta2: float = 0.999) -> float:
+    """The most Adam (bias-corrected, eps -> 0, L2 decay inside the gradient) can move one
+    parameter in ``steps`` steps: by Cauchy-Schwarz |m_t| / sqrt(v_t) <= (1 - b1) /
+    sqrt(1 - b2) * sqrt(sum_i (b1^2 / b2)^i), times the bias corrections sqrt(1 - b2^t) /
+    (1 - b1^t); summed over the steps and scaled by lr."""
+    r = beta1 ** 2 / beta2
+    total = 0.0
+    for t in range(1, steps + 1):
+        ratio = (1 - beta1) / np.sqrt(1 - beta2) * np.sqrt(sum(r ** i for i in range(t)))
+        total += ratio * np.sqrt(1 - beta2 ** t) / (1 - beta1 ** t)
+    return lr * total
+
+
+def test_adam_bound_is_tight_on_a_constant_gradient():
+    """On a constant gradient Adam moves exactly lr per step, inside the bound."""
+    p = torch.zeros(1, requires_grad=True)
+    opt = torch.optim.Adam([p], lr=0.1, betas=(0.5, 0.999), eps=1e-12)
+    for _ in range(4):
+        p.grad = torch.ones(1)
+        opt.step()
+    assert abs(float(p) + 0.4) < 1e-6 and 0.4 <= adam_displacement_bound(0.1, 4)
+
+
+def _scaled_search(rule):
+    from nascore.data import load_task
+
+    task = load_task({"dataset": "digits", "seed": 0, "subset": 128})
+    net = _supernet(nodes=2, scales=2, layers=3)
+    space = DartsSpace(nodes=2)
+    settings = SearchSettings(epochs=3, batch_size=32, alpha_lr_scale=rule)
+    searcher = Searcher(net, space, task, settings, seed=0)
+    before = [a.detach().clone() for a in net.arch_parameters()]
+    record = searcher.run()
+    moved = max(float((a.detach() - b).abs().max()) for a, b in zip(net.arch_parameters(), before))
+    return record, moved
+
+
+def test_steps_rule_moves_alpha_beyond_what_the_unscaled_rate_can():
+    """128 digits -> halves of 64 -> 2 architecture batches of 32 per epoch, 3 epochs: S = 6
+    Adam steps.  At DARTS's 3e-4 alpha can move at most adam_displacement_bound(3e-4, 6)
+    (~2e-3); the 'steps' rule scales the rate by 19550 / 6 and must move alpha past ten
+    times that bound, and softmax(alpha) visibly off uniform (1/8 per op)."""
+    from nascore_msranas.search import DARTS_ARCH_STEPS, scaled_alpha_lr
+
+    steps = 3 * 2
+    bound = adam_displacement_bound(3e-4, steps)
+    plain, moved_plain = _scaled_search("none")
+    assert plain.arch_steps == steps and plain.alpha_lr == 3e-4
+    assert moved_plain <= bound
+    scaled, moved = _scaled_search("steps")
+    assert scaled.alpha_lr == pytest.approx(3e-4 * DARTS_ARCH_STEPS / steps)
+    assert scaled_alpha_lr(3e-4, 2 * DARTS_ARCH_STEPS) == 3e-4  # never scaled down
+    assert moved > 10 * bound
+    assert scaled.epochs[-1]["alpha"]["max_abs_dev"] > 0.05 > plain.epochs[-1]["alpha"]["max_abs_dev"]
+    assert scaled.epochs[-1]["alpha"]["entropy_min"] < plain.epochs[-1]["alpha"]["entropy_min"] <= 1.0
+    assert scaled.stability["transitions"] == 2
+
+
+def test_alpha_movement_of_known_weights():
+    from nascore_msranas.search import alpha_movement
+
+    uniform = {"normal": torch.full((3, 4), 0.25)}
+    m = alpha_movement(uniform)
+    assert m["max_abs_dev"] == pytest.approx(0.0) and m["entropy_mean"] == pytest.approx(1.0)
+    w = torch.full((2, 4), 0.25)
+    w[1] = torch.tensor([0.7, 0.1, 0.1, 0.1])
+    m = alpha_movement({"normal": w})
+    h = -(0.7 * np.log(0.7) + 3 * 0.1 * np.log(0.1)) / np.log(4)
+    assert m["max_abs_dev"] == pytest.approx(0.45)
+    assert m["entropy_min"] == pytest.approx(h) and m["entropy_mean"] == pytest.approx((1 + h) / 2)
+
+
+def test_cell_stability_of_a_constructed_sequence():
+    """Four epochs: g0, g1 (one of 8 edges changed), g1, g1 -> transitions 7/8, 1, 1; the
+    last quarter (2 epochs) is stable.  Then g0, g1, g1, g0: the last quarter holds 7 of
+    the final cell's 8 edges in both epochs and is not stable."""
+    from nascore_msranas.search import cell_stability
+
+    space = DartsSpace(nodes=2)
+    g0 = space.sample(np.random.default_rng(0)).genome
+    key = next(k for k in g0 if k.startswith("normal") and "op" in k)
+    g1 = dict(g0)
+    g1[key] = next(op for op in space.op_names if op != g0[key])
+    assert len(space.cell_edges(space.make(g0), "normal")) + len(space.cell_edges(space.make(g0), "reduce")) == 8
+    s = cell_stability(space, [g0, g1, g1, g1])
+    assert s["unchanged"] == pytest.approx([7 / 8, 1.0, 1.0])
+    assert s["changes"] == 1 and s["last_quarter_epochs"] == 2
+    assert s["last_quarter"] == 1.0 and s["last_quarter_stable"] is True
+    s = cell_stability(space, [g0, g1, g1, g0])
+    assert s["unchanged"] == pytest.approx([7 / 8, 1.0, 7 / 8]) and s["changes"] == 2
+    assert s["last_quarter"] == pytest.approx(7 / 8) and s["last_quarter_stable"] is False

@@ -55,6 +55,9 @@ class MSRANAS:
                             validator=in_range(0.0, low_open=True))
     alpha_weight_decay: float = param(1e-3, help="weight decay of the architecture parameters",
                                       validator=in_range(0.0))
+    alpha_lr_scale: str = param("steps", help="'steps': alpha_lr x max(1, 19550 / architecture steps of this "
+                                "search), DARTS's lr x steps budget at any scale; 'none': alpha_lr as given",
+                                validator=one_of("steps", "none"))
     grad_clip: float | None = param(5.0, help="clip the weights' gradient norm; none disables",
                                     validator=in_range(0.0, low_open=True))
     search_scales: int = param(3, help="scales of the search network (Section 4.1: 3 beat 1)", validator=in_range(1))
@@ -91,6 +94,7 @@ class MSRANAS:
             epochs=self.epochs, batch_size=self.batch_size, order=self.order, w_lr=self.w_lr,
             w_lr_min=self.w_lr_min, w_momentum=self.w_momentum, w_weight_decay=self.w_weight_decay,
             alpha_lr=self.alpha_lr, alpha_weight_decay=self.alpha_weight_decay, grad_clip=self.grad_clip,
+            alpha_lr_scale=self.alpha_lr_scale,
             cutout=self.search_cutout, exit_weights=self.exit_weights)
 
     def search_layout(self, input_shape):
@@ -264,7 +268,10 @@ class MSRANAS:
                 "network": {"scales": layout.scales, "layers": layout.layers, "exits": layout.exits,
                             "C": layout.C, "growth": layout.growth, "reductions": list(layout.reduction_layers)},
                 "valid_exit_accuracies": record.exit_accuracies,
-                "softmax_alphas": record.weights}
+                "softmax_alphas": record.weights,
+                "alpha_lr": record.alpha_lr, "arch_steps": record.arch_steps, "alpha_lr_scale": self.alpha_lr_scale,
+                "alpha_movement": [row.get("alpha") for row in record.epochs],
+                "cell_stability": record.stability}
 
     def _describe(self, ctx, best, record, anytime) -> dict:
         space = ctx.space

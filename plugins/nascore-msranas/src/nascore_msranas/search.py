@@ -10,6 +10,18 @@ equal weights by default); cutout (DeVries & Taylor) may mask both halves' batch
 search-time augmentation of Section 4.1.  After every epoch the discrete genotype is
 derived from ``softmax(alpha)``: per node the two strongest incoming edges, by their
 strongest non-``none`` op (DARTS Section 2.4).
+
+Scale (``alpha_lr_scale``): DARTS's architecture learning rate 3e-4 is tuned for about
+19.5k Adam steps (50 epochs of 391 architecture batches of 64 on half of CIFAR-10).
+Adam moves a parameter by at most about its learning rate per step, so in a search of
+S << 19.5k steps alpha cannot leave its start (50 steps: at most ~0.015, softmax within
+0.2% of uniform) and the derived cell is noise.  ``alpha_lr_scale="steps"`` multiplies
+the learning rate by ``max(1, reference_arch_steps / S)``: every search gets the same
+lr x steps budget as DARTS on CIFAR, and a search of >= 19.5k steps runs at DARTS's own
+rate.  The update rule (Adam, first/second order) is the paper's; only its step size
+follows the number of steps.  Every epoch records how far alpha has moved
+(:func:`alpha_movement`) and the run records how stable the derived cell was
+(:func:`cell_stability`).
 """
 
 from __future__ import annotations
@@ -21,7 +33,7 @@ from collections.abc import Callable, Sequence
 import attrs
 import torch
 
-from nascore.api import Trainer, WeightSharingTrainer
+from nascore.api import ConfigError, Trainer, WeightSharingTrainer
 
 from .bilevel import architecture_step, first_order_grads, second_order_grads
 from .network import MultiScaleSupernet
@@ -43,6 +55,68 @@ class SearchSettings:
     grad_clip: float | None = 5.0
     cutout: int = 0
     exit_weights: Sequence[float] | None = None
+    alpha_lr_scale: str = "steps"
+    reference_arch_steps: int = 19550
+
+    def __attrs_post_init__(self):
+        if self.alpha_lr_scale not in ("steps", "none"):
+            raise ConfigError(f"alpha_lr_scale must be 'steps' or 'none', got {self.alpha_lr_scale!r}")
+        if self.reference_arch_steps < 1:
+            raise ConfigError(f"reference_arch_steps must be >= 1, got {self.reference_arch_steps}")
+
+
+#: DARTS on CIFAR-10: 50 epochs x ceil(25,000 / 64) architecture steps
+DARTS_ARCH_STEPS = 50 * 391
+
+
+def scaled_alpha_lr(alpha_lr: float, arch_steps: int, rule: str = "steps",
+                    reference_steps: int = DARTS_ARCH_STEPS) -> float:
+    """The architecture learning rate of a search of ``arch_steps`` Adam steps:
+    ``alpha_lr`` (rule ``none``) or ``alpha_lr * max(1, reference_steps / arch_steps)``
+    (rule ``steps``: the lr x steps budget of DARTS's search, never scaled down)."""
+    if rule == "none":
+        return alpha_lr
+    if rule != "steps":
+        raise ConfigError(f"alpha_lr_scale must be 'steps' or 'none', got {rule!r}")
+    return alpha_lr * max(1.0, reference_steps / max(int(arch_steps), 1))
+
+
+def alpha_movement(weights: dict) -> dict:
+    """How far ``softmax(alpha)`` is from its uniform start: the largest
+    ``|softmax - 1/K|`` over all edges and ops, and the per-edge entropy divided by
+    ``log K`` (1: uniform, 0: one-hot) as its mean and minimum over edges."""
+    mats = [(w.detach() if isinstance(w, torch.Tensor) else torch.as_tensor(w)).to(torch.float64)
+            for w in weights.values()]
+    rows = torch.cat([m.reshape(-1, m.shape[-1]) for m in mats])
+    k = rows.shape[1]
+    entropy = -(rows * rows.clamp_min(1e-300).log()).sum(1) / math.log(k)
+    return {"max_abs_dev": float((rows - 1.0 / k).abs().max()), "entropy_mean": float(entropy.mean()),
+            "entropy_min": float(entropy.min())}
+
+
+def _edge_set(space, genome) -> set:
+    arch = space.make(genome)
+    return {(cell,) + tuple(e) for cell in ("normal", "reduce") for e in space.cell_edges(arch, cell)}
+
+
+def cell_stability(space, genomes: Sequence[dict]) -> dict:
+    """Stability of the derived cell over the epochs of a search.
+
+    ``unchanged``: per epoch-to-epoch transition, the fraction of the edges ``(cell,
+    op, input, node)`` of epoch t that epoch t-1 had too; ``changes``: the transitions
+    in which the cell changed at all; ``last_quarter``: over the last ``ceil(E / 4)``
+    epochs (at least two), the fraction of the final cell's edges present in every one
+    of them, and ``last_quarter_stable`` whether the cell did not change there."""
+    sets = [_edge_set(space, g) for g in genomes]
+    unchanged = [len(b & a) / max(len(b), 1) for a, b in zip(sets, sets[1:])]
+    q = max(2, math.ceil(len(sets) / 4)) if len(sets) > 1 else len(sets)
+    tail = sets[-q:] if sets else []
+    common = set.intersection(*tail) if tail else set()
+    last = sets[-1] if sets else set()
+    return {"unchanged": unchanged, "changes": sum(u < 1.0 for u in unchanged),
+            "transitions": len(unchanged), "last_quarter_epochs": len(tail),
+            "last_quarter": len(common & last) / max(len(last), 1) if tail else None,
+            "last_quarter_stable": bool(tail) and all(s == last for s in tail)}
 
 
 @attrs.define
@@ -54,6 +128,9 @@ class SearchRecord:
     seconds: float = 0.0
     weights: dict = attrs.field(factory=dict)
     exit_accuracies: list = attrs.field(factory=list)
+    alpha_lr: float = 0.0
+    arch_steps: int = 0
+    stability: dict = attrs.field(factory=dict)
 
 
 def split_halves(n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -94,7 +171,11 @@ class Searcher:
         self.valid = task.valid
         self.criterion = Trainer(exit_weights=None if settings.exit_weights is None
                                  else list(settings.exit_weights), device="cpu")
-        self.a_opt = torch.optim.Adam(self.alphas, lr=settings.alpha_lr, betas=(0.5, 0.999),
+        n_pairs = min(len(half_w), len(half_a))
+        self.arch_steps = settings.epochs * len(self.trainer._epoch_bounds(n_pairs))
+        self.alpha_lr = scaled_alpha_lr(settings.alpha_lr, self.arch_steps, settings.alpha_lr_scale,
+                                        settings.reference_arch_steps)
+        self.a_opt = torch.optim.Adam(self.alphas, lr=self.alpha_lr, betas=(0.5, 0.999),
                                       weight_decay=settings.alpha_weight_decay)
 
     def loss(self, batch) -> torch.Tensor:
@@ -134,15 +215,19 @@ class Searcher:
             row["seconds"] = time.perf_counter() - t0
             arch = derive(self.space, self.net)
             row["genome_key"] = arch.key
+            row["alpha"] = alpha_movement(self.net.softmax_weights())
             record.epochs.append(row)
             record.genomes.append(arch.genome)
             if log is not None:
                 log(f"msranas search epoch {epoch + 1}/{self.settings.epochs}: train loss {row['train_loss']:.3f}, "
-                    f"{row['seconds']:.1f} s, cell {arch.key}")
+                    f"{row['seconds']:.1f} s, max |softmax(alpha) - 1/K| {row['alpha']['max_abs_dev']:.3f}, "
+                    f"cell {arch.key}")
             if advance is not None:
                 advance()
         record.seconds = time.perf_counter() - start
         record.weights = {k: w.detach().cpu().tolist() for k, w in self.net.softmax_weights().items()}
+        record.alpha_lr, record.arch_steps = self.alpha_lr, self.arch_steps
+        record.stability = cell_stability(self.space, record.genomes)
         return record
 
     def valid_accuracies(self) -> list[float]:
