@@ -336,9 +336,9 @@ class _EpochLoop:
         sizes[-1] = n_used - bs * (len(losses) - 1)
         mean = float((torch.stack(losses).float() * sizes).sum() / n_used)
         if not math.isfinite(mean):
-            raise DivergedError(
-                f"training diverged: mean train loss is {mean} in epoch {epoch + 1}; lower lr or set grad_clip"
-            )
+            hint = (f"lower lr (now {t.lr:.3g}) or grad_clip (now {t.grad_clip:g})"
+                    if t.grad_clip is not None else f"lower lr (now {t.lr:.3g}) or set grad_clip")
+            raise DivergedError(f"training diverged: mean train loss is {mean} in epoch {epoch + 1}; {hint}")
         return {"epoch": epoch + 1, "train_loss": mean, "valid_accuracy": None}
 
 
