@@ -140,3 +140,63 @@ def test_learned_distribution_shifts_toward_high_metric_architectures():
         history += dist.sample(20)
     drawn = dist.sample(300)
     assert np.mean([score(a) for a in drawn]) > 3.0
+
+
+def test_grouped_training_weights_cut_within_each_round():
+    """Three weight-sharing rounds of ten paths.  Round 1 has two equal best paths (z-score
+    2.0 each), round 2 one far-out best (z = 3.0), round 3 a linear spread (best z =
+    4.5 / 2.87 = 1.57).  Pooling z-scores and cutting the top 10% of 30 (three) keeps
+    round 1's two and round 2's one, never round 3; the within-round cut keeps each
+    round's best: one of round 1's pair (the first), round 2's, round 3's."""
+    r1 = [0.0] * 8 + [10.0, 10.0]
+    r2 = [0.0] * 9 + [10.0]
+    r3 = [float(i) for i in range(10)]
+    z = np.concatenate([(np.array(r) - np.mean(r)) / np.std(r) for r in (r1, r2, r3)])
+    assert np.allclose(sorted(z)[-3:], [2.0, 2.0, 3.0])
+    pooled = training_weights(z, top_fraction=0.1, weighting="top", min_train=1)
+    assert set(np.flatnonzero(pooled)) == {8, 9, 19}
+    groups = [0] * 10 + [1] * 10 + [2] * 10
+    raw = r1 + r2 + r3
+    w = training_weights(raw, top_fraction=0.1, weighting="top", min_train=1, groups=groups)
+    assert set(np.flatnonzero(w)) == {8, 19, 29} and np.allclose(w[[8, 19, 29]], 1 / 3)
+    # an increasing transformation of one round (z-scoring it, shifting it) changes nothing
+    shifted = r1 + [100.0 + 5 * v for v in r2] + r3
+    assert np.array_equal(training_weights(shifted, 0.1, "top", 1, groups), w)
+    assert np.allclose(training_weights(z, 0.1, "rank", 1, groups), training_weights(raw, 0.1, "rank", 1, groups))
+    # min_train fills with the next quantile (q = 0.1), the latest round first: round 3's
+    # 8 (index 28), then round 2's first 0 (index 10) before round 1's second 10 (index 9)
+    w5 = training_weights(raw, top_fraction=0.1, weighting="top", min_train=5, groups=groups)
+    assert set(np.flatnonzero(w5)) == {8, 19, 29, 28, 10}
+    # one group is the ungrouped rule
+    m = [5.0, 1.0, 3.0, 4.0, 2.0]
+    for weighting, tf, k in (("top", 0.4, 1), ("top", 0.2, 3), ("rank", 0.2, 1)):
+        assert np.allclose(training_weights(m, tf, weighting, k, groups=[7] * 5), training_weights(m, tf, weighting, k))
+
+
+def test_weight_sharing_rounds_are_told_as_groups():
+    """score_round tells raw supernet accuracies labelled by the round; the sampler refuses
+    to mix labelled and unlabelled results."""
+    from nascore.errors import ConfigError
+    from nascore.results import OK, Evaluation
+    from nascore_tnas.sampler import TNASSampler
+    from nascore_tnas.weight_sharing import score_round
+
+    space = nascore.create("search_space", "nb201", C=4, N=1)
+
+    class FakeTrainer:
+        step_count = 40
+
+        def valid_indices(self, n, rng):
+            return None
+
+        def accuracy(self, arch, idx):
+            return float(sum(space.to_path(arch)))
+
+    sampler = TNASSampler(d_model=16, vae_layers=1, latent_dim=4, vae_steps=2, retrain_every=100).setup(
+        space, np.random.default_rng(0))
+    paths = [space.sample(np.random.default_rng(i)) for i in range(4)]
+    accs = score_round(FakeTrainer(), sampler, paths, np.random.default_rng(0), None)
+    assert accs == [float(sum(space.to_path(a))) for a in paths]
+    assert [(m, g) for _, m, g in sampler.history] == [(a, 40) for a in accs]
+    with pytest.raises(ConfigError, match="cannot be mixed"):
+        sampler.tell([Evaluation(paths[0].key, paths[0].space, paths[0].genome, OK, {"valid_accuracy": 1.0})])

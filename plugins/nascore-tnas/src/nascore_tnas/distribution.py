@@ -24,25 +24,54 @@ class EmptyHistoryError(NascoreError, ValueError):
     """The VAE was asked to learn from no evaluated architectures."""
 
 
-def training_weights(metrics, top_fraction: float, weighting: str, min_train: int = 1) -> np.ndarray:
+def training_weights(metrics, top_fraction: float, weighting: str, min_train: int = 1,
+                     groups=None) -> np.ndarray:
     """Sampling weights of the history for one update of Eq. 1 (sum to 1).
 
     ``top``: the best ``max(min_train, ceil(top_fraction * N))`` share equally; ``rank``:
-    ``exp(-rank / (top_fraction * N))`` over all of them (rank 0 = best)."""
+    ``exp(-rank / (top_fraction * N))`` over all of them (rank 0 = best).
+
+    ``groups`` (one label per entry) marks metrics that are comparable only within their
+    group -- the rounds of weight-sharing search, whose accuracies are measured with
+    different shared weights.  Ranks are then taken within each group as quantiles
+    ``q = rank_in_group / size_of_group``: ``top`` keeps each group's best
+    ``ceil(top_fraction * size)`` (then, up to ``min_train``, the smallest quantiles, the
+    latest group first on ties); ``rank`` weighs ``exp(-q / top_fraction)``.  One group
+    gives exactly the ungrouped weights; any increasing transformation of one group's
+    metrics (a z-score, an offset) leaves them unchanged."""
     m = np.asarray(metrics, dtype=float)
     n = len(m)
     if n == 0:
         raise EmptyHistoryError("the TNAS VAE needs at least one evaluated architecture to learn from")
-    order = np.argsort(-m, kind="stable")
-    rank = np.empty(n)
-    rank[order] = np.arange(n)
-    if weighting == "top":
-        keep = min(n, max(min_train, math.ceil(top_fraction * n)))
-        w = (rank < keep).astype(float)
-    elif weighting == "rank":
-        w = np.exp(-rank / max(top_fraction * n, 1e-9))
-    else:
+    if weighting not in ("top", "rank"):
         raise ValueError(f"weighting must be 'top' or 'rank', got {weighting!r}")
+    if groups is None:
+        order = np.argsort(-m, kind="stable")
+        rank = np.empty(n)
+        rank[order] = np.arange(n)
+        if weighting == "top":
+            keep = min(n, max(min_train, math.ceil(top_fraction * n)))
+            w = (rank < keep).astype(float)
+        else:
+            w = np.exp(-rank / max(top_fraction * n, 1e-9))
+        return w / w.sum()
+    labels = list(groups)
+    if len(labels) != n:
+        raise ValueError(f"{n} metrics but {len(labels)} group labels")
+    last_seen = {g: i for i, g in enumerate(labels)}
+    q, kept = np.empty(n), np.zeros(n, dtype=bool)
+    for g in last_seen:
+        idx = np.array([i for i, x in enumerate(labels) if x == g])
+        order = idx[np.argsort(-m[idx], kind="stable")]
+        q[order] = np.arange(len(idx)) / len(idx)
+        kept[order[:math.ceil(top_fraction * len(idx))]] = True
+    if weighting == "rank":
+        w = np.exp(-q / max(top_fraction, 1e-9))
+        return w / w.sum()
+    if kept.sum() < min(min_train, n):
+        fill = sorted((i for i in range(n) if not kept[i]), key=lambda i: (q[i], -last_seen[labels[i]], i))
+        kept[fill[:min(min_train, n) - int(kept.sum())]] = True
+    w = kept.astype(float)
     return w / w.sum()
 
 
@@ -69,15 +98,16 @@ class LearnedDistribution:
         self.rounds = 0
         self.last_stats: dict = {}
 
-    def update(self, archs, metrics) -> dict:
+    def update(self, archs, metrics, groups=None) -> dict:
         """One round of Eq. 1: ``steps`` Adam steps of the negative ELBO (Eq. 2) on
-        minibatches drawn from the history with :func:`training_weights`."""
+        minibatches drawn from the history with :func:`training_weights` (``groups``:
+        metrics comparable only within a group, e.g. a weight-sharing round)."""
         if len(archs) == 0:
             raise EmptyHistoryError("the TNAS VAE needs at least one evaluated architecture to learn from")
         if len(archs) != len(metrics):
             raise ValueError(f"{len(archs)} architectures but {len(metrics)} metrics")
         ids = torch.as_tensor(self.vocab.encode(archs), device=self.device)
-        w = training_weights(metrics, self.top_fraction, self.weighting, self.min_train)
+        w = training_weights(metrics, self.top_fraction, self.weighting, self.min_train, groups)
         picks = self._np_rng.choice(len(w), size=(self.steps, self.batch_size), p=w)
         self.vae.train()
         rec_t = kl_t = torch.tensor(float("nan"))

@@ -154,22 +154,31 @@ class TNASSampler(VAESettings):
             arch = self.space.sample(self._rng)
         return arch
 
-    def tell(self, evaluations) -> None:
-        """Record results; every ``retrain_every`` new ones run a round of Eq. 1."""
+    def tell(self, evaluations, group=None) -> None:
+        """Record results; every ``retrain_every`` new ones run a round of Eq. 1.
+
+        ``group`` labels results whose metric is comparable only with the others of the
+        same label (one weight-sharing round: the same shared weights scored them); the
+        VAE's top share is then cut within each group (:func:`training_weights`).  Mixing
+        grouped and ungrouped results is refused."""
+        if self.history and (group is None) != (self.history[-1][2] is None):
+            raise ConfigError("tnas sampler: results told with a group label and without one cannot be mixed "
+                              "(their metrics are on different scales)")
         for ev in evaluations:
             self._seen.add(ev.key)
             value = ev.metric(self.metric) if ev.ok else None
             if value is None:
                 continue
-            self.history.append((ev.arch, float(value) if self.mode == "max" else -float(value)))
+            self.history.append((ev.arch, float(value) if self.mode == "max" else -float(value), group))
             self._pending += 1
         if self._pending >= self.retrain_every and len(self.history) >= 1:
             self.update()
 
     def update(self) -> dict:
         """One round of Eq. 1 on the whole history (raises EmptyHistoryError on none)."""
-        archs = [a for a, _ in self.history]
-        stats = self.distribution.update(archs, [m for _, m in self.history])
+        archs = [a for a, _, _ in self.history]
+        groups = None if self.history and self.history[-1][2] is None else [g for _, _, g in self.history]
+        stats = self.distribution.update(archs, [m for _, m, _ in self.history], groups)
         self._pending = 0
         self.stats["rounds"] = self.distribution.rounds
         return stats

@@ -6,7 +6,9 @@ Eq. 9), then scores each path by its validation accuracy with the shared weights
 tells the scores to the learned distribution, which retrains (Eq. 1) and raises eps
 (Eq. 11).  The scores are standardized within their round: paths of one round are
 measured with the same weights, while raw accuracies of different rounds mostly reflect
-how long the supernet had trained.  The chosen architecture is finally retrained from
+how long the supernet had trained.  So each round is told to the sampler as one group and
+the VAE's top share is cut within every round (its quantile in the round), never over the
+pooled history of scores from different weights.  The chosen architecture is finally retrained from
 scratch through ``ctx.evaluate`` so that it is stored and reported like any evaluation.
 """
 
@@ -68,18 +70,19 @@ class WeightSharingSettings(VAESettings):
         return math.ceil(self.epochs * trainer.steps_per_epoch / self.round_steps)
 
 
-def score_round(trainer, sampler, paths, rng: np.random.Generator, samples: int | None) -> list[float]:
+def score_round(trainer, sampler, paths, rng: np.random.Generator, samples: int | None,
+                round_index: int | None = None) -> list[float]:
     """Validation accuracy of each path with the shared weights (Eq. 10), told to the
-    sampler as scores standardized within the round (one round of Eq. 1)."""
+    sampler as one group (``round_index``, default the supernet's step count), so the
+    VAE's top share is taken within the round (one round of Eq. 1)."""
     idx = trainer.valid_indices(samples, rng)
     accs = np.array([trainer.accuracy(a, idx) for a in paths])
-    std = accs.std()
-    z = (accs - accs.mean()) / std if std > 0 else np.zeros_like(accs)
+    group = trainer.step_count if round_index is None else round_index
     sampler.tell([
         Evaluation(key=a.key, space=a.space, genome=a.genome, status=OK,
-                   metrics={"valid_accuracy": float(s), "supernet_accuracy": float(acc)})
-        for a, s, acc in zip(paths, z, accs)
-    ])
+                   metrics={"valid_accuracy": float(acc), "supernet_accuracy": float(acc)})
+        for a, acc in zip(paths, accs)
+    ], group=group)
     return accs.tolist()
 
 
