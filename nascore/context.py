@@ -18,7 +18,7 @@ import numpy as np
 
 from .arch import Architecture
 from .console import Console
-from .errors import ConfigError
+from .errors import ConfigError, ContextReadOnlyError
 from .job import EvaluationJob, evaluate_job, evaluation_seed
 from .results import FAILED, OK, Evaluation
 
@@ -103,6 +103,29 @@ class SearchContext:
         self.on_result: list[Callable[[Evaluation, Any], None]] = []
         if store is not None:
             self._replay = {e.key: e for e in store.evaluations()}
+        self._states: dict[str, dict] = {}
+        self._sealed = True  # from here on the context is read-only (see __setattr__)
+
+    # ---- read-only surface ---------------------------------------------------------
+    def __setattr__(self, name: str, value) -> None:
+        # after __init__ only the context's own existing private fields change; a plugin
+        # keeps its objects in its state area instead of hanging them on the context
+        if not self.__dict__.get("_sealed") or (name.startswith("_") and name in self.__dict__):
+            object.__setattr__(self, name, value)
+            return
+        raise ContextReadOnlyError(
+            f"the search context is read-only: cannot set {name!r}; keep a plugin's own objects "
+            "(a fallback predictor, a sampler it made, caches) in ctx.state(\"<plugin>\") (docs/contracts.md)")
+
+    def __delattr__(self, name: str) -> None:
+        raise ContextReadOnlyError(f"the search context is read-only: cannot delete {name!r}")
+
+    def state(self, owner: str) -> dict:
+        """The state area of plugin ``owner``: a dict that lives as long as the run's context,
+        created empty on first use.  Only its owner writes it (name it after the plugin)."""
+        if not isinstance(owner, str) or not owner:
+            raise ConfigError(f"ctx.state needs the owning plugin's name, got {owner!r}")
+        return self._states.setdefault(owner, {})
 
     # ---- data ------------------------------------------------------------------
     @property
@@ -181,7 +204,7 @@ class SearchContext:
     def _run_pending(self, pending: dict[str, Architecture], stop: bool = True) -> None:
         if not pending:
             return
-        if stop and self.stopper is not None and hasattr(self.stopper, "update"):
+        if stop and self.stopper is not None:
             self.stopper.update(self.history)
         done: dict[str, tuple[Evaluation, Any, bool]] = {}
         to_submit = []
@@ -223,7 +246,7 @@ class SearchContext:
         seed = evaluation_seed(self.seed, arch.key)
         stopper = self.stopper if stop else None
         if local:
-            task = self._task if not getattr(self.evaluator, "needs_task", True) else self.task
+            task = self.task if self.evaluator.needs_task else self._task
             return EvaluationJob(arch.genome, seed, self.space, self.evaluator, task, stopper)
         return EvaluationJob(arch.genome, seed, self.config["space"], self.config["evaluator"],
                              self.config.get("task"), stopper)

@@ -96,8 +96,6 @@ def _execute(registry, resolved: dict, out: Path | None, store, console: Console
     t0 = time.time()
     space = _build(registry, "search_space", resolved["space"])
     evaluator = _build(registry, "evaluator", resolved["evaluator"])
-    if store is not None and getattr(evaluator, "cheap", False):
-        store.relax_sync()  # an evaluation cheaper than an fsync is replayed, not fsynced
     executor = _build(registry, "executor", resolved["executor"])
     ctx = SearchContext(
         config=resolved, space=space, evaluator=evaluator, executor=executor, store=store, out=out,
@@ -108,14 +106,14 @@ def _execute(registry, resolved: dict, out: Path | None, store, console: Console
         console=console,
     )
     optimizer = _build(registry, "optimizer", resolved["optimizer"])
-    if ctx.encoder is not None and hasattr(ctx.encoder, "set_space"):
+    if ctx.encoder is not None:
         ctx.encoder.set_space(space)
     if store is not None:
         store.event("start", resume=resume, replayable=ctx.replayable)
     if resume:
         console.log(f"resuming {out}: {ctx.replayable} evaluations will be replayed from the store")
     try:
-        if ctx.sampler is not None and hasattr(ctx.sampler, "setup"):
+        if ctx.sampler is not None:
             ctx.sampler.setup(ctx)
         with ctx.searching():
             result = optimizer.run(ctx)

@@ -26,6 +26,10 @@ class DuplicateComponentError(PluginError):
     """Two plugins registered a component of the same kind under the same name."""
 
 
+class ContextReadOnlyError(NascoreError, AttributeError):
+    """A component tried to set an attribute of the (read-only) search context."""
+
+
 class InvalidGenomeError(NascoreError, ValueError):
     """A genome does not belong to its search space."""
 

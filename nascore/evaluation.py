@@ -41,6 +41,9 @@ class TrainEvaluator(Trainer):
     """Train each architecture from scratch with the Trainer (its fields are the budget)
     and report valid/test accuracy, params, multiply-adds, CPU latency and the curve."""
 
+    #: it trains on the run's dataset (EvaluatorProtocol.needs_task)
+    needs_task: ClassVar[bool] = True
+
     measure_latency: bool = param(True, help="measure CPU latency per sample (latency_ms)")
     latency_repeats: int = param(20, help="timed forward passes for latency_ms (median)", validator=in_range(1))
     final_metric: str = param("last", help="valid_accuracy reported: 'last' epoch's or 'best' epoch's",
@@ -58,8 +61,7 @@ class TrainEvaluator(Trainer):
         model = build_seeded(space, arch, task, seed)
         fit = self.fit(model, task, seed=seed, should_stop=None if stopper is None else stopper.should_stop)
         metrics = self._measure(model, task, fit)
-        if hasattr(space, "metrics"):  # what the space knows better (storage bits, pruned params)
-            metrics.update(space.metrics(arch, model, task))
+        metrics.update(space.metrics(arch, model, task))  # what the space knows better (storage bits, pruned params)
         state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         return Outcome(status=STOPPED if fit.stopped else OK, metrics=metrics, curve=fit.curve, state_dict=state)
 
@@ -164,9 +166,6 @@ class TabularEvaluator:
 
     #: the pipeline need not load the run's dataset for this evaluator
     needs_task: ClassVar[bool] = False
-    #: a lookup costs less than an fsync: the run store commits each row without one
-    #: (RunStore.relax_sync; a row lost to a power cut is replayed in microseconds)
-    cheap: ClassVar[bool] = True
 
     path: str | None = param(None, help="CSV table; default $NASCORE_DATA/nb201/nb201.csv")
     key_column: str = param("arch_str", help="column holding space.to_string(arch)")

@@ -60,7 +60,7 @@ class EvaluationJob:
         evaluator = _cached("evaluator", self.evaluator) if isinstance(self.evaluator, dict) else self.evaluator
         task = self.task
         if isinstance(task, dict):
-            if getattr(evaluator, "needs_task", True):
+            if evaluator.needs_task:
                 from .data import load_task
 
                 task = load_task(task)

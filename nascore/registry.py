@@ -103,5 +103,13 @@ class Registry:
         return [c for k in kinds for _, c in sorted(self._by_kind[k].items())]
 
     def create(self, kind: str, name: str, **params):
+        """Build component ``name`` with ``params``; the product is checked against its
+        kind's protocol (:mod:`nascore.protocols`), so a plugin's incomplete component
+        fails here, naming the members it lacks."""
+        from .protocols import check_protocol
+
         comp = self.get(kind, name)
-        return build_component(comp.factory, params, what=f"{comp.kind.replace('_', ' ')} {comp.name!r}")
+        what = f"{comp.kind.replace('_', ' ')} {comp.name!r}"
+        obj = build_component(comp.factory, params, what=what)
+        check_protocol(obj, comp.kind, f"{what} of plugin {comp.plugin!r}")
+        return obj

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import nascore
+from nascore.api import StopperBase
 from nascore.plugins import register_plugin, unregister_plugin
 from nascore.results import Outcome, SearchResult
 
@@ -48,7 +49,8 @@ def flaky():
 
 
 def test_failures_are_recorded_and_the_search_goes_on(flaky, tmp_path):
-    result = nascore.run({"budget": 30, "space": {"name": "nb201"}, "evaluator": {"name": "flaky"}}, out=tmp_path)
+    result = nascore.run({"budget": 30, "space": {"name": "nb201"}, "evaluator": {"name": "flaky"}}, out=tmp_path,
+                         report=True)
     evals = result["evaluations"]
     assert len(evals) == 30 and result["counts"]["failed"] > 0 and result["counts"]["ok"] > 0
     for e in evals:
@@ -75,7 +77,7 @@ def test_train_run_on_digits_writes_every_artifact(tmp_path):
     config = {"seed": 2, "budget": 4, "task": DIGITS, "space": {"name": "nb201", "C": 4, "N": 1},
               "evaluator": {**TINY_TRAIN, "epochs": 4}, "optimizer": {"name": "random-search", "batch_size": 2},
               "executor": {"name": "process", "workers": 2}}
-    result = nascore.run(config, out=tmp_path)
+    result = nascore.run(config, out=tmp_path, report=True)  # the API writes report.html only when asked
     for name in ("config.toml", "run.sqlite", "result.json", "report.html", "best.pt", "best.json"):
         assert (tmp_path / name).exists(), name
     assert json.loads((tmp_path / "result.json").read_text())["best"] == result["best"]
@@ -116,8 +118,8 @@ def test_tabular_nb201_regularized_evolution_beats_random():
 
 
 @attrs.define
-class StopAtTwo:
-    """A stopper that ends every candidate after two epochs."""
+class StopAtTwo(StopperBase):
+    """A stopper that ends every candidate after two epochs (a fixed rule: StopperBase's update)."""
 
     def should_stop(self, curve, epochs):
         return len(curve) >= 2, 50.0

@@ -2,6 +2,7 @@ import attrs
 import pytest
 
 import nascore
+from nascore.api import SamplerBase
 from nascore.errors import ConfigError, DuplicateComponentError, UnknownComponentError
 from nascore.params import describe_params, in_range, one_of, param
 from nascore.plugins import get_plugin_manager, get_registry, register_plugin, unregister_plugin
@@ -9,13 +10,16 @@ from nascore.registry import Registry
 
 
 @attrs.define
-class Widget:
-    """A component with typed parameters."""
+class Widget(SamplerBase):
+    """A component with typed parameters (a sampler that proposes nothing)."""
 
     size: int = param(3, help="how many", validator=in_range(1, 10))
     rate: float = param(0.5, help="a rate")
     mode: str = param("fast", help="speed", validator=one_of("fast", "slow"))
     sizes: list[int] = param(factory=lambda: [1, 2], help="a list")
+
+    def ask(self, n):
+        return []
 
 
 def make_registry():

@@ -17,6 +17,6 @@ NB201_EDGES: tuple[tuple[int, int], ...] = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 
 
 def as_numpy(x) -> np.ndarray:
     """A torch tensor (detached, moved to the CPU) or an array-like as a NumPy array."""
-    if hasattr(x, "detach"):
+    if hasattr(x, "detach"):  # a torch tensor; checked by duck type so NumPy callers never import torch
         x = x.detach().cpu().numpy()
     return np.asarray(x)

@@ -5,7 +5,7 @@ import pytest
 
 import nascore
 from nascore.testing import SyntheticEvaluator, check_component, synthetic_context
-from nascore_steerage.sampling import sobol_points, sobol_pool
+from nascore_steerage.sampling import default_predictor, sobol_points, sobol_pool
 
 
 @pytest.mark.parametrize("name", ["sobol", "iterative-selection"])
@@ -60,7 +60,10 @@ def test_algorithm1_selects_better_candidates_after_the_random_batch():
         means.append(np.mean([e.metric("valid_accuracy") for e in evals]))
     assert len(means) == 4 and ctx.used == 80  # random batch + I_max = 3 rounds
     assert min(means[1:]) > means[0] + 5.0
-    assert ctx.predictor is not None and hasattr(ctx.predictor, "packed_")  # Algorithm 1's output
+    # Algorithm 1's output: the run configures no predictor, so the fitted boosted-trees
+    # default lives in steerage's state area of the context
+    assert ctx.predictor is None and hasattr(default_predictor(ctx), "packed_")
+    assert default_predictor(ctx) is ctx.state("steerage")["predictor"]
     keys = [e.key for e in ctx.history]
     assert len(set(keys)) == len(keys)  # never re-selects a trained architecture
 

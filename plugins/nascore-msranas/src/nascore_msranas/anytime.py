@@ -24,6 +24,8 @@ from torch import nn
 
 from nascore.api import ConfigError
 
+from .network import MultiScaleNetworkBase
+
 
 def _as_costs(exit_flops) -> np.ndarray:
     flops = np.asarray(exit_flops, dtype=float).ravel()
@@ -147,7 +149,7 @@ class ExitsUpTo(nn.Module):
         self.net, self.k = model, k
 
     def forward(self, x):
-        if hasattr(self.net, "forward_until"):
+        if isinstance(self.net, MultiScaleNetworkBase):  # stop at exit k; other networks have one exit
             return self.net.forward_until(x, self.k)
         return self.net(x)
 

@@ -28,7 +28,7 @@ def _darts_space_class():
 
 def pair_from_arch(arch: Architecture, space) -> CellPair:
     """The cells of a ``darts``-space architecture (its genotype with concat lists)."""
-    if not hasattr(space, "to_genotype"):
+    if not isinstance(space, _darts_space_class()):
         raise ConfigError(
             f"nat optimizes cell architectures with a DARTS genotype; space {getattr(space, 'name', space)!r} "
             "has none (use the 'darts' space)"

@@ -163,7 +163,7 @@ class NGramEncoder(BaseEstimator):
         return [f"{prefix_names[p]} {tokens[t - 1]}" for p, t in zip(table // base, table % base)]
 
     def transform(self, archs):
-        if not hasattr(self, "tables_"):
+        if not hasattr(self, "tables_"):  # scikit-learn convention: learned attributes exist only after fit
             raise ConfigError("ngram encoder is not fitted: call fit(archs) first")
         import scipy.sparse as sp
 
@@ -207,7 +207,7 @@ class NGramEncoder(BaseEstimator):
         return self.fit(archs, y).transform(archs)
 
     def get_feature_names_out(self, input_features=None):
-        if not hasattr(self, "feature_names_"):
+        if not hasattr(self, "feature_names_"):  # scikit-learn convention: learned attributes exist only after fit
             raise ConfigError("ngram encoder is not fitted: call fit(archs) first")
         return self.feature_names_.copy()
 

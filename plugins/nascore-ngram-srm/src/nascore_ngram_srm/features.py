@@ -17,6 +17,7 @@ import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+from scipy import sparse
 
 from nascore.api import ConfigError
 
@@ -73,6 +74,7 @@ def architecture_features(space, archs, task=None, metrics: Sequence[Mapping] | 
             if task is None:
                 raise ConfigError("architecture_features needs a task (or metrics with 'params') to count weights")
             params = space.cost(arch, task)["params"]
+        # this plugin's chain spaces count their weight layers; any other space counts its tokens
         layers = space.num_layers(arch) if hasattr(space, "num_layers") else len(space.tokens(arch))
         rows.append([math.log10(max(float(params), 1.0)), float(layers)])
     return np.asarray(rows, dtype=float).reshape(len(rows), 2)
@@ -98,7 +100,7 @@ def design_matrix(ng=None, ap=None, hp=None):
     blocks = [b for b in (ng, ap, hp) if b is not None]
     if not blocks:
         raise ConfigError("design_matrix needs at least one of ng, ap, hp")
-    dense = [b.toarray() if hasattr(b, "toarray") else np.asarray(b, dtype=float) for b in blocks]
+    dense = [b.toarray() if sparse.issparse(b) else np.asarray(b, dtype=float) for b in blocks]
     n = {d.shape[0] for d in dense}
     if len(n) != 1:
         raise ConfigError(f"feature blocks have different row counts: {sorted(n)}")

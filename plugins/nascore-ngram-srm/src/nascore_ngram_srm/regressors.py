@@ -10,6 +10,7 @@ so neither needs a grid.
 from __future__ import annotations
 
 import numpy as np
+from scipy import sparse
 
 REGRESSORS = ("nu-svr", "random-forest", "ols", "blr")
 
@@ -84,7 +85,7 @@ def fit_with_cv(name: str, X: np.ndarray, y: np.ndarray, *, cv: int, search: boo
 
 
 def _dense(block) -> np.ndarray:
-    return block.toarray() if hasattr(block, "toarray") else np.asarray(block)
+    return block.toarray() if sparse.issparse(block) else np.asarray(block)
 
 
 def predict(model, parts: list, chunk: int = 4096) -> np.ndarray:
@@ -108,7 +109,7 @@ def predict(model, parts: list, chunk: int = 4096) -> np.ndarray:
         col = 0
         for p in parts:
             x, s_block = p[lo:lo + chunk], S[:, col:col + p.shape[1]]
-            sq += np.asarray(x.multiply(x).sum(axis=1)).ravel() if hasattr(x, "multiply") else np.einsum("ij,ij->i", x, x)
+            sq += np.asarray(x.multiply(x).sum(axis=1)).ravel() if sparse.issparse(x) else np.einsum("ij,ij->i", x, x)
             k += np.asarray(x @ s_block.T)
             col += p.shape[1]
         k *= -2.0

@@ -23,6 +23,11 @@ from torch import nn
 from nascore.nn.quant import FULL_PRECISION, check_bits, fake_quantize
 
 
+def masked_layers(module: nn.Module) -> list:
+    """The masked (prunable, quantizable) layers inside ``module``."""
+    return [m for m in module.modules() if isinstance(m, _Masked)]
+
+
 class _Masked:
     """Shared behaviour: ``weight_mask`` buffer, ``weight_bits``, effective weight."""
 

@@ -40,6 +40,7 @@ from nascore.api import Compressed
 
 from .layers import MaskedConv2d
 from .mlp import FeedForward
+from .networks import SteerageNet
 from .synthesis import SelectionParams, device_of, finish, make_trainer, measure, prune_smallest, set_module, train_batch
 
 OPERATIONS = ("grow", "area", "prune")
@@ -179,7 +180,7 @@ def try_kernel(model, pair, kernel: torch.Tensor, X, y) -> tuple[float, torch.Te
 
 def grow_feature_maps(model, task, rng, candidates: int, maps: int, samples: int) -> int:
     """Loss-guided feature-map growth on every growth pair; returns maps added."""
-    pairs = model.growth_pairs() if hasattr(model, "growth_pairs") else []
+    pairs = model.growth_pairs() if isinstance(model, SteerageNet) else []  # other networks declare no growth pairs
     device = device_of(model)
     X, y = train_batch(task, samples, rng, device)
     added = 0

@@ -30,6 +30,7 @@ import warnings
 
 import attrs
 import numpy as np
+from scipy import sparse
 
 import nascore
 from nascore.api import ConfigError
@@ -81,16 +82,15 @@ class Featurizer:
         if not self.fitted:
             self.fit(archs)
         X = self.ctx.encoder.transform(archs)
-        return X.toarray() if hasattr(X, "toarray") else np.asarray(X, dtype=float)
+        return X.toarray() if sparse.issparse(X) else np.asarray(X, dtype=float)
 
 
 def featurizer(ctx) -> Featurizer:
-    """The run's shared :class:`Featurizer` (kept on the context)."""
-    feat = getattr(ctx, "_steerage_featurizer", None)
-    if feat is None:
-        feat = Featurizer(ctx)
-        ctx._steerage_featurizer = feat
-    return feat
+    """The run's shared :class:`Featurizer` (kept in steerage's state area of the context)."""
+    state = ctx.state("steerage")
+    if "featurizer" not in state:
+        state["featurizer"] = Featurizer(ctx)
+    return state["featurizer"]
 
 
 def encode(ctx, archs) -> np.ndarray:
@@ -99,12 +99,16 @@ def encode(ctx, archs) -> np.ndarray:
 
 
 def default_predictor(ctx):
-    """``ctx.predictor``, or a boosted-trees predictor (section 4.4.1) set on ``ctx``."""
-    if getattr(ctx, "predictor", None) is None:
+    """``ctx.predictor``, or (the run configures none) a boosted-trees predictor (section
+    4.4.1) kept in steerage's state area, shared by the sampler and EES."""
+    if ctx.predictor is not None:
+        return ctx.predictor
+    state = ctx.state("steerage")
+    if "predictor" not in state:
         from .predictor import BoostedTreesPredictor
 
-        ctx.predictor = BoostedTreesPredictor(random_state=int(ctx.seed))
-    return ctx.predictor
+        state["predictor"] = BoostedTreesPredictor(random_state=int(ctx.seed))
+    return state["predictor"]
 
 
 def fit_on(ctx, evaluations, metric: str = "valid_accuracy"):
@@ -136,7 +140,7 @@ class SobolSampler:
         return list(self._pool)
 
     def ask(self, n: int) -> list:
-        if not hasattr(self, "_pool"):
+        if not hasattr(self, "_pool"):  # the pool is drawn in setup(ctx), from the run's seed
             raise RuntimeError("sampler used before setup(ctx)")
         while self._next + n > len(self._pool):
             self._draws += 1
@@ -239,14 +243,14 @@ class IterativeSampleSelection:
             idx = self._rng.permutation(len(rest))[: self.per_iteration]
             chosen = [rest[i] for i in idx]
         else:
-            scores = np.asarray(self.ctx.predictor.predict(encode(self.ctx, rest)), dtype=float)
+            scores = np.asarray(default_predictor(self.ctx).predict(encode(self.ctx, rest)), dtype=float)
             order = np.argsort(-scores, kind="stable")[: self.per_iteration]
             chosen = [rest[i] for i in order]
         self._queue.extend(chosen)
         self.rounds += 1
 
     def ask(self, n: int) -> list:
-        if not hasattr(self, "_pool"):
+        if not hasattr(self, "_pool"):  # the pool is drawn in setup(ctx), from the run's seed
             raise RuntimeError("sampler used before setup(ctx)")
         out = []
         while len(out) < n:

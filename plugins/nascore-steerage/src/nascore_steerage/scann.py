@@ -36,6 +36,7 @@ from nascore.api import ConfigError
 from nascore.api import in_range, one_of
 from nascore.api import Compressed
 
+from .layers import masked_layers
 from .mlp import FeedForward
 from .synthesis import (Selection, SelectionParams, device_of, finish, make_trainer, measure, prune_smallest,
                         train_batch)
@@ -78,7 +79,7 @@ def connection_gradients(net: FeedForward, model, X, y, allow_skips: bool) -> di
 def grow_connections(net: FeedForward, grads: dict, ratio: float) -> int:
     """Activate the ``ratio`` share (of active connections) of inactive ones with the
     largest gradient magnitude; returns how many were grown."""
-    active = sum(int(b.weight_mask.sum()) for b in net.modules() if hasattr(b, "weight_mask"))
+    active = sum(int(b.weight_mask.sum()) for b in masked_layers(net))
     keys, scores = [], []
     for (j, m), g in grads.items():
         block = net.layers[j - 1] if m == j - 1 else net.skips[f"{j}_{m}"] if f"{j}_{m}" in net.skips else None
@@ -209,7 +210,7 @@ class SCANN(SelectionParams):
         from nascore.api import count_params
 
         growth, default = self.ratios()
-        active = sum(float(b.weight_mask.sum()) for b in net.modules() if hasattr(b, "weight_mask"))
+        active = sum(float(b.weight_mask.sum()) for b in masked_layers(net))
         target = 0.8 * limit - (count_params(model) - active)
         if target <= 0 or active <= target:
             return default
@@ -230,7 +231,7 @@ class SCANN(SelectionParams):
         return grow_connections(net, connection_gradients(net, model, X, y, self.scheme != "C"), growth)
 
     def compress(self, arch, model, task, ctx) -> Compressed:
-        if not hasattr(model, "classifier"):
+        if not isinstance(getattr(model, "classifier", None), torch.nn.Module):  # SCANN rewires a Linear classifier
             raise ConfigError("scann needs a model with a 'classifier' (Linear layers); this model has none")
         model = copy.deepcopy(model)
         model.classifier = net = FeedForward.from_module(model.classifier).to(device_of(model))
@@ -241,8 +242,8 @@ class SCANN(SelectionParams):
         sel = self.selection(model, before)
         steps = []
         if self.scheme == "A":
-            density = float(sum(b.weight_mask.sum() for b in net.modules() if hasattr(b, "weight_mask"))
-                            / sum(b.weight_mask.numel() for b in net.modules() if hasattr(b, "weight_mask")))
+            density = float(sum(b.weight_mask.sum() for b in masked_layers(net))
+                            / sum(b.weight_mask.numel() for b in masked_layers(net)))
             start = max(0.0, 1 - self.start_density / max(density, 1e-9))
             steps.append(("start-small", prune_connections(net, start), start))
             self._train_and_offer(model, task, trainer, seed, sel, "start-small")

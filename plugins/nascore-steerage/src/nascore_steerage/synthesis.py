@@ -30,7 +30,7 @@ from .layers import model_cost
 def make_trainer(ctx, epochs: int, lr: float | None):
     """The run's trainer (``ctx.trainer``) for ``epochs``, optionally with another lr."""
     overrides = {"epochs": epochs, **({"lr": lr} if lr else {})}
-    if ctx is not None and hasattr(ctx, "trainer"):
+    if ctx is not None:
         return ctx.trainer(**overrides)
     from nascore.api import Trainer
 

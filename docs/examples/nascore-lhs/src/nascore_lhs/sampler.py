@@ -5,12 +5,13 @@ import attrs
 from scipy.stats import qmc
 
 import nascore
-from nascore.api import in_range
+from nascore.api import SamplerBase, in_range
 
 
 @attrs.define
-class LatinHypercubeSampler:
-    """Latin hypercube sampling over a space's unit-cube encoding."""
+class LatinHypercubeSampler(SamplerBase):
+    """Latin hypercube sampling over a space's unit-cube encoding (not adaptive: ``tell`` is
+    :class:`~nascore.api.SamplerBase`'s, which ignores the results)."""
 
     optimization: str | None = nascore.param(None, help="scipy's LHS optimization ('random-cd' or None)")
     strength: int = nascore.param(1, help="orthogonal-array strength (1 or 2)", validator=in_range(1, 2))
@@ -19,14 +20,10 @@ class LatinHypercubeSampler:
     _engine: object = attrs.field(default=None, init=False, repr=False)
 
     def setup(self, ctx):
-        self.space = ctx.space
-        self.rng = ctx.rng
+        super().setup(ctx)  # keeps ctx.space and ctx.rng
         self._engine = qmc.LatinHypercube(d=ctx.space.num_dimensions, optimization=self.optimization, strength=self.strength,
                                           seed=int(ctx.rng.integers(2**31)))
 
     def ask(self, n):
         points = self._engine.random(n)
         return [self.space.from_vector(u, self.rng) for u in points]
-
-    def tell(self, evaluations):
-        """Latin hypercube sampling is not adaptive."""
