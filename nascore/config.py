@@ -41,6 +41,8 @@ SECTIONS: dict[str, tuple[str, str, bool, str | None]] = {
 }
 LIST_SECTIONS = {"compress": ("compressor", "name")}
 OTHER_SECTIONS = {"baseline"}
+#: optional top-level flags, resolved only when given (so older run directories still resume)
+OPTIONAL_KEYS = {"report": bool}
 
 
 def load(config) -> dict:
@@ -150,7 +152,7 @@ def resolve(config: dict) -> dict:
     from .plugins import get_registry
 
     registry = get_registry()
-    known = set(RUN_KEYS) | set(SECTIONS) | set(LIST_SECTIONS) | OTHER_SECTIONS
+    known = set(RUN_KEYS) | set(SECTIONS) | set(LIST_SECTIONS) | OTHER_SECTIONS | set(OPTIONAL_KEYS)
     for key in config:
         if key not in known:
             raise ConfigError(f"unknown config key {key!r};{did_you_mean(key, known)} valid: {', '.join(sorted(known))}")
@@ -162,6 +164,11 @@ def resolve(config: dict) -> dict:
         if key in ("name", "device", "metric") and not isinstance(value, str):
             raise ConfigError(f"{key} must be a string, got {value!r}")
         out[key] = value
+    for key, kind in OPTIONAL_KEYS.items():
+        if key in config:
+            if not isinstance(config[key], kind):
+                raise ConfigError(f"{key} must be true or false, got {config[key]!r}")
+            out[key] = config[key]
     if out["device"] not in ("auto", "cpu", "cuda") and not out["device"].startswith("cuda:"):
         raise ConfigError(f"device must be auto, cpu or cuda, got {out['device']!r}")
     for section, (kind, name_key, required, default) in SECTIONS.items():

@@ -227,6 +227,15 @@ class RunStore:
                     db.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (key, _dumps(value)))
         return db
 
+    def relax_sync(self) -> None:
+        """``synchronous=NORMAL`` (WAL): every row still survives the process being killed,
+        but a power loss may drop the last commits.  For evaluations that are cheaper than
+        an fsync (table lookups) replay recomputes such rows in microseconds, while FULL
+        would make the run directory cost 30x the search (benchmarks/run_overhead.py)."""
+        with self._mutex:
+            self._check_writable()
+            self._db.execute("PRAGMA synchronous=NORMAL")
+
     def _check_writable(self) -> None:
         if self.readonly:
             raise RunStoreError(f"{self.path} was opened read-only")

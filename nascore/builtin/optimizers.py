@@ -119,3 +119,7 @@ def register_optimizers(register):
     register("random-search", RandomSearch, description="random search over the sampler")
     register("regularized-evolution", RegularizedEvolution, description="aging evolution (Real et al. 2019)")
     register("local-search", LocalSearch, description="hill climbing with random restarts")
+    from .guided import GuidedLocalSearch
+
+    register("guided-local-search", GuidedLocalSearch,
+             description="local search querying neighbours in a model's order (TPE density ratio or a predictor), deduplicated")

@@ -50,11 +50,13 @@ class NB201Space(SearchSpace):
     # ---- views -------------------------------------------------------------------
     def tokens(self, arch: Architecture) -> list[str]:
         """The 6 ops in the benchmark's edge order."""
-        return [arch[n] for n in EDGE_NAMES]
+        g = arch.genome
+        return [g[n] for n in EDGE_NAMES]
 
     def edges(self, arch: Architecture) -> list[tuple[str, int, int]]:
         """``[(op, from, to), ...]`` in the benchmark's edge order."""
-        return [(arch[edge_name(i, j)], i, j) for i, j in NB201_EDGES]
+        g = arch.genome
+        return [(g[n], i, j) for n, (i, j) in zip(EDGE_NAMES, NB201_EDGES)]
 
     def graph(self, arch: Architecture):
         """DiGraph over nodes 0 (input) .. 3 (output); each of the 6 edges carries ``op``
