@@ -34,7 +34,7 @@ CHECK = {"ignore": ["description", "targets.*.measured", "targets.*.met", "summa
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="budget 4 instead of 24")
+    ap.add_argument("--quick", action="store_true", help="budget 6 and population 3 instead of 24 and 8")
     args = ap.parse_args(argv)
     nascore = Path(sys.executable).with_name("nascore")
     load_before = os.getloadavg()[0]
