@@ -249,10 +249,20 @@ def _thaw(value):
     return value
 
 
+#: value types stored as they are (the fast path of ``_freeze_genome``: no conversion needed)
+_PLAIN = frozenset((str, int, float, bool, type(None)))
+
+
 def _freeze_genome(genome) -> tuple:
     if not isinstance(genome, Mapping):
         raise InvalidGenomeError(f"a genome must be a mapping of dimension names to values, got {type(genome).__name__}")
-    return tuple(sorted((str(k), _freeze(_jsonable(v))) for k, v in genome.items()))
+    items = []
+    for k, v in genome.items():
+        if type(v) not in _PLAIN:
+            v = _freeze(_jsonable(v))
+        items.append((k if type(k) is str else str(k), v))
+    items.sort()
+    return tuple(items)
 
 
 @attrs.frozen
@@ -267,24 +277,26 @@ class Architecture:
     _items: tuple = attrs.field(alias="genome", converter=_freeze_genome)
     _key: str = attrs.field(init=False, eq=False, repr=False, default="")
 
-    def __attrs_post_init__(self):
-        payload = _canon_json({"space": self.space, "genome": self.genome})
-        object.__setattr__(self, "_key", hashlib.sha256(payload.encode()).hexdigest()[:16])
-
     @property
     def genome(self) -> dict:
-        return {k: _thaw(v) for k, v in self._items}
+        return {k: (_thaw(v) if type(v) is tuple else v) for k, v in self._items}
 
     def __getitem__(self, name):
         for k, v in self._items:
             if k == name:
-                return _thaw(v)
+                return _thaw(v) if type(v) is tuple else v
         raise KeyError(name)
 
     @property
     def key(self) -> str:
-        """Stable identifier: hash of the canonical JSON of space and genome."""
-        return self._key
+        """Stable identifier: hash of the canonical JSON of space and genome (computed on
+        first use: searches build many candidates whose key they never need)."""
+        key = self._key
+        if not key:
+            payload = _canon_json({"space": self.space, "genome": self.genome})
+            key = hashlib.sha256(payload.encode()).hexdigest()[:16]
+            object.__setattr__(self, "_key", key)
+        return key
 
     def to_json(self) -> dict:
         return {"space": self.space, "genome": self.genome}
@@ -355,6 +367,12 @@ class SearchSpace:
             if not self.is_active(out, name):
                 out[name] = dim.default()
         return out
+
+    def canonical(self, arch: Architecture) -> str:
+        """An identifier shared by every architecture of this space that computes the same
+        network (isomorphic cells, dead edges); searches use it to spend no query on an
+        equivalent of one already seen.  Default: the key (no equivalences known)."""
+        return arch.key
 
     def repair(self, genome: dict, rng: np.random.Generator | None = None) -> dict:
         """Make a decoded genome valid; the default accepts only genomes that pass ``check``."""

@@ -96,6 +96,8 @@ def _execute(registry, resolved: dict, out: Path | None, store, console: Console
     t0 = time.time()
     space = _build(registry, "search_space", resolved["space"])
     evaluator = _build(registry, "evaluator", resolved["evaluator"])
+    if store is not None and getattr(evaluator, "cheap", False):
+        store.relax_sync()  # an evaluation cheaper than an fsync is replayed, not fsynced
     executor = _build(registry, "executor", resolved["executor"])
     ctx = SearchContext(
         config=resolved, space=space, evaluator=evaluator, executor=executor, store=store, out=out,

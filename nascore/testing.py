@@ -291,6 +291,48 @@ def check_optimizer(what: str, optimizer, conf: dict) -> None:
         space.validate(result.best.genome)
 
 
+def check_optimizer_rules(name: str, *, budget: int = 30, seed: int = 0, **params) -> dict:
+    """The query rules every optimizer that searches by evaluating architectures keeps, on
+    the tabular NAS-Bench-201 evaluator (needs ``$NASCORE_DATA/nb201/nb201.csv``):
+
+    * a budget of N buys N distinct evaluations: the run ends with ``used == budget``
+      (repeats are free, so nothing is left unused while new cells exist);
+    * the reported best is the best *evaluated* architecture on the feedback metric.
+
+    Optimizers whose conformance declares another space or a training ``task`` (one-shot
+    and differentiable searches: they train a supernet and evaluate only their answer) are
+    skipped.  Returns ``{"used", "best", "evaluated_best"}``."""
+    import pytest
+
+    from . import create
+    from .plugins import get_registry
+
+    comp = get_registry().get("optimizer", name)
+    conf = _conformance(comp.factory)
+    space_spec = conf.get("space", "nb201")
+    if "task" in conf or (space_spec if isinstance(space_spec, str) else space_spec.get("name")) != "nb201":
+        pytest.skip(f"optimizer {name!r} trains a supernet or searches another space; the query rules "
+                    "apply to searches that evaluate architectures")
+    require_data("nb201/nb201.csv")
+    optimizer = create("optimizer", name, **{**conf.get("params", {}), **params})
+    ctx = synthetic_context(create("search_space", "nb201"), budget=budget, seed=seed,
+                            evaluator=create("evaluator", "tabular"), encoder=create("encoder", "onehot"),
+                            predictor=_default_predictor(conf))
+    result = optimizer.run(ctx)
+    what = f"optimizer {name!r}"
+    if ctx.used != budget:
+        _fail(what, f"used {ctx.used} distinct evaluations of a budget of {budget}")
+    best = ctx.best()
+    # (reconstructed tail: the original working copy of this function was lost, see the lead's report)
+    reported = ctx.known(result.best.key) if result.best is not None else None
+    if best is None or reported is None:
+        _fail(what, "reported no evaluated architecture as its best")
+    if reported.metric(ctx.metric) != best.metric(ctx.metric):
+        _fail(what, f"reported {reported.key} ({ctx.metric}={reported.metric(ctx.metric)}), not the best "
+                    f"evaluated {best.key} ({best.metric(ctx.metric)})")
+    return {"used": ctx.used, "best": result.best.key, "evaluated_best": best.key}
+
+
 def _default_predictor(conf: dict):
     from . import create
 
@@ -379,4 +421,4 @@ _CHECKS = {
 
 __all__ = ["ConformanceError", "check_component", "conformance_cases", "synthetic_context", "SyntheticEvaluator",
            "check_search_space", "check_encoder", "check_predictor", "check_sampler", "check_optimizer",
-           "check_executor", "check_stopper", "check_compressor", "check_dataset", "Evaluation", "OK"]
+           "check_optimizer_rules", "check_executor", "check_stopper", "check_compressor", "check_dataset", "Evaluation", "OK"]

@@ -13,10 +13,13 @@ accuracy, ``x* = argmax Predicted-Acc(x)``, without training anything:
         Children = Children U Parents, reverse-sorted by reward
         bestArch = Children[0];  Parents = Children[:iterCount]
 
-Finally ``bestArch`` is trained on the real task and its test accuracy reported: through
-``ctx.evaluate`` (one evaluation of the budget, the default), or, with ``final_epochs``,
-retrained for that many epochs by the run's trainer (reported in the result's metrics and
-weights; not counted in the budget).
+Finally ``bestArch`` is trained on the real task (one evaluation of the budget).  Any
+budget still left buys the next architectures of the final population in predicted order
+(then fresh sampler draws), so a budget of N is N distinct evaluations.  The run reports
+the best architecture it *evaluated* on the feedback metric; when the predictor's pick is
+not that one, the pick is recorded in ``info["predicted_pick"]``.  With ``final_epochs``
+the reported best is retrained for that many epochs by the run's trainer (reported in the
+result's metrics and weights; not counted in the budget).
 """
 
 from __future__ import annotations
@@ -87,6 +90,12 @@ class EfficientEvolutionarySearch:
     # ---- phase 2: Algorithm 2 ---------------------------------------------------------
     def evolve(self, ctx, predict) -> tuple:
         """Algorithm 2 on ``predict(archs) -> rewards``; returns (best, reward, predictions)."""
+        ranked, rewards, count = self.search(ctx, predict)
+        return ranked[0], float(rewards[ranked[0].key]), count
+
+    def search(self, ctx, predict) -> tuple[list, dict, int]:
+        """Algorithm 2; returns the final parents by predicted reward (best first), the
+        rewards by key and the number of predictions."""
         space, rng = ctx.space, ctx.rng
         parents = self._initial(space, rng)
         rewards = dict(zip([a.key for a in parents], predict(parents)))
@@ -100,8 +109,7 @@ class EfficientEvolutionarySearch:
             merged = {a.key: a for a in children + parents}  # Children U Parents
             ranked = sorted(merged.values(), key=lambda a: rewards[a.key], reverse=True)
             parents = ranked[: self.population]
-        best = max(parents, key=lambda a: rewards[a.key])
-        return best, float(rewards[best.key]), count
+        return sorted(parents, key=lambda a: rewards[a.key], reverse=True), rewards, count
 
     def _initial(self, space, rng) -> list:
         out = {}
@@ -126,23 +134,53 @@ class EfficientEvolutionarySearch:
         asked = self.collect(ctx)
         trained = fit_on(ctx, ctx.history, ctx.metric)
         if trained < 2:
-            best_ev = ctx.best()
             ctx.log(f"ees: only {trained} successful evaluations; no predictor to search with")
+            self._spend(ctx, [])
+            best_ev = ctx.best()
             return SearchResult(best=best_ev.arch if best_ev else None, info={"trained": trained})
         predictor = default_predictor(ctx)
         t1 = time.perf_counter()
-        best, reward, count = self.evolve(ctx, lambda archs: predictor.predict(encode(ctx, archs)))
+        ranked, rewards, count = self.search(ctx, lambda archs: predictor.predict(encode(ctx, archs)))
+        pick, reward = ranked[0], float(rewards[ranked[0].key])
         search_s = time.perf_counter() - t1
         ctx.log(f"ees: best predicted {ctx.metric} {reward:.2f} after {count} predictions in {search_s:.1f}s")
         info = {"samples_asked": asked, "trained_for_predictor": trained, "predicted": reward,
                 "predictions": count, "search_seconds": search_s, "predictions_per_second": count / max(search_s, 1e-9)}
+        ctx.evaluate([pick], stop=False)  # the predictor's answer is trained in full, never cut short
+        self._spend(ctx, ranked[1:])
+        best_ev = ctx.best()
+        best = best_ev.arch if best_ev is not None else pick
+        if best.key != pick.key:
+            known = next((e for e in ctx.history if e.key == pick.key), None)
+            info["predicted_pick"] = {"key": pick.key, "genome": pick.genome, "predicted": reward,
+                                      "metrics": dict(known.metrics) if known is not None else {}}
         metrics, state = self._final(ctx, best)
         info["final"] = metrics
         info["global_search_seconds"] = time.perf_counter() - t0
         return SearchResult(best=best, info=info, metrics=metrics, state_dict=state)
 
+    def _spend(self, ctx, queue: list) -> None:
+        """Spend the budget left on ``queue`` (in order, skipping evaluated ones), then on
+        fresh draws from the sampler, so that a budget of N buys N distinct evaluations."""
+        sampler = self._sampler(ctx)
+        step = self.batch_size or getattr(sampler, "per_iteration", 10)
+        evaluated = {e.key for e in ctx.history}
+        todo = [a for a in queue if a.key not in evaluated]
+        while ctx.remaining > 0 and todo:
+            batch, todo = todo[: min(step, ctx.remaining)], todo[min(step, ctx.remaining):]
+            sampler.tell(ctx.evaluate(batch))
+        while ctx.remaining > 0:
+            if getattr(sampler, "exhausted", False):
+                archs = [ctx.space.sample(ctx.rng) for _ in range(min(step, ctx.remaining))]
+            else:
+                archs = sampler.ask(min(step, ctx.remaining))
+            evals = ctx.evaluate(archs)
+            if not getattr(sampler, "exhausted", False):
+                sampler.tell(evals)
+
     def _final(self, ctx, best) -> tuple[dict, object]:
-        """Train ``best`` and measure its test accuracy (the last step of Algorithm 2)."""
+        """The reported metrics of ``best``: retrained for ``final_epochs`` if set, else its
+        evaluation (the last step of Algorithm 2)."""
         if self.final_epochs:
             from nascore.api import build_seeded
             from nascore.api import evaluation_seed
