@@ -117,3 +117,19 @@ def test_weight_sharing_search_refuses_bad_input():
         nascore.run(_config({"name": "tnas-oneshot", "population": 3, "top_k": 5}), write_files=False)
     with pytest.raises(ConfigError, match="mutation_prob"):
         nascore.create("optimizer", "tnas-oneshot", mutation_prob=0.0)
+
+
+@pytest.mark.parametrize("name", ["tnas-oneshot", "tnas-gradient"])
+def test_uniform_path_sampler_never_draws_from_the_vae(name):
+    """The baseline arm of the weight-sharing study: path_sampler='uniform' trains the same
+    supernet on uniform paths only (eps stays 0; no p_theta draw for paths or candidates)."""
+    extra = ({"population": 4, "generations": 1, "top_k": 2} if name == "tnas-oneshot" else {"vae_candidates": 3})
+    opt = {"name": name, "epochs": 1, "round_steps": 4, "archs_per_round": 4, "measure_child_epoch": False,
+           "path_sampler": "uniform", **extra, **SMALL_VAE}
+    result = nascore.run(_config(opt), write_files=False)
+    info = result["info"]
+    assert info["path_sampler"] == "uniform" and info["sampler"]["asked_model"] == 0
+    assert info.get("epsilon", 0.0) == 0.0 and info["rounds"] >= 2
+    assert result["counts"]["ok"] == 1
+    with pytest.raises(ConfigError, match="path_sampler"):
+        nascore.create("optimizer", name, path_sampler="fixed")

@@ -25,7 +25,7 @@ import attrs
 import numpy as np
 
 from nascore import param
-from nascore.api import in_range
+from nascore.api import in_range, one_of
 
 from .weight_sharing import WeightSharingSettings, cost_info, retrain_best, score_round
 
@@ -62,6 +62,9 @@ class TNASGradient(WeightSharingSettings):
                            validator=in_range(0.0, low_open=True))
     arch_weight_decay: float = param(1e-3, help="weight decay of x (DARTS)", validator=in_range(0.0))
     vae_candidates: int = param(20, help="p_theta draws ranked with argmax(x) at the end", validator=in_range(0))
+    path_sampler: str = param("tnas", help="'tnas': each round's paths from p_theta (Eq. 12); 'uniform': "
+                              "uniform paths and uniform candidates, the baseline without the learned sampler",
+                              validator=one_of("tnas", "uniform"))
 
     def run(self, ctx):
         """Alternating W / x updates on paths from p_theta, then retraining (Section 4.3)."""
@@ -77,7 +80,8 @@ class TNASGradient(WeightSharingSettings):
         rounds = self.rounds(trainer)
         with ctx.progress(rounds, "tnas-g supernet"):
             for r in range(rounds):
-                paths = sampler.ask(self.archs_per_round)
+                paths = (sampler.ask(self.archs_per_round) if self.path_sampler == "tnas"
+                         else [ctx.space.sample(rng) for _ in range(self.archs_per_round)])
                 trainer.train(paths, self.round_steps, arch_step=self.arch_step(trainer.net, arch_opt))
                 accs = score_round(trainer, sampler, paths, rng, self.score_samples)
                 if (r + 1) % max(1, rounds // 5) == 0 or r == rounds - 1:
@@ -85,7 +89,7 @@ class TNASGradient(WeightSharingSettings):
                             f"{np.mean(accs):.1f} max {np.max(accs):.1f}")
         t1 = time.perf_counter()
         ranked, fitness, argmax_arch = self.rank_candidates(ctx, trainer, sampler, rng)
-        info = {"rounds": rounds, "sampler": dict(sampler.stats), "vae": dict(sampler.distribution.last_stats),
+        info = {"rounds": rounds, "path_sampler": self.path_sampler, "sampler": dict(sampler.stats), "vae": dict(sampler.distribution.last_stats),
                 "train_seconds": t1 - t0, "search_seconds": time.perf_counter() - t1,
                 "argmax_arch": argmax_arch.genome, "argmax_supernet_accuracy": fitness[argmax_arch.key],
                 "arch_weights": [w.detach().softmax(-1).tolist() for w in trainer.net.arch_parameters()],
@@ -115,7 +119,9 @@ class TNASGradient(WeightSharingSettings):
         argmax_arch = ctx.space.from_weights(trainer.net.softmax_weights())
         idx = trainer.valid_indices(None, rng)
         cands = {argmax_arch.key: argmax_arch}
-        for a in sampler.sample_model(self.vae_candidates) if self.vae_candidates else []:
+        draws = (sampler.sample_model(self.vae_candidates) if self.path_sampler == "tnas"
+                 else [ctx.space.sample(rng) for _ in range(self.vae_candidates)]) if self.vae_candidates else []
+        for a in draws:
             cands.setdefault(a.key, a)
         fitness = {k: trainer.accuracy(a, idx) for k, a in cands.items()}
         ranked = sorted(cands.values(), key=lambda a: -fitness[a.key])

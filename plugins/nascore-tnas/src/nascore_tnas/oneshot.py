@@ -20,7 +20,7 @@ import numpy as np
 
 from nascore import param
 from nascore.api import ConfigError
-from nascore.api import in_range
+from nascore.api import in_range, one_of
 
 from .weight_sharing import WeightSharingSettings, cost_info, retrain_best, score_round
 
@@ -44,6 +44,9 @@ class TNASOneShot(WeightSharingSettings):
                                  validator=in_range(0.0, 1.0, low_open=True))
     search_samples: int | None = param(None, help="validation samples of the evolution's fitness (none: all)",
                                        validator=in_range(1))
+    path_sampler: str = param("tnas", help="'tnas': paths from Eq. 11's mixture, evolution seeded by p_theta; "
+                              "'uniform': the SPOS baseline (uniform paths, uniformly seeded evolution), the "
+                              "same in every other respect", validator=one_of("tnas", "uniform"))
 
     def run(self, ctx):
         """Supernet training with TNAS sampling, evolution, retraining (Section 4.2)."""
@@ -53,11 +56,13 @@ class TNASOneShot(WeightSharingSettings):
         rng = np.random.default_rng(ctx.rng.integers(2**63))
         t0 = time.perf_counter()
         trainer = self.make_trainer(ctx, seed=int(rng.integers(2**31)))
-        sampler = self.make_sampler(ctx.space, rng, eps_inc=self.eps_inc, eps_init=self.eps_init)
+        uniform = self.path_sampler == "uniform"
+        sampler = self.make_sampler(ctx.space, rng, eps_inc=0.0 if uniform else self.eps_inc,
+                                    eps_init=0.0 if uniform else self.eps_init)
         rounds = self.train_supernet(ctx, trainer, sampler, rng)
         t1 = time.perf_counter()
         ranked, fitness, history = self.evolve(ctx, trainer, sampler, rng)
-        info = {"rounds": rounds, "epsilon": sampler.epsilon, "sampler": dict(sampler.stats),
+        info = {"rounds": rounds, "path_sampler": self.path_sampler, "epsilon": sampler.epsilon, "sampler": dict(sampler.stats),
                 "vae": dict(sampler.distribution.last_stats), "train_seconds": t1 - t0,
                 "search_seconds": time.perf_counter() - t1, "evolution": history,
                 "supernet_accuracy": {a.key: fitness[a.key] for a in ranked[:max(self.final_candidates, 5)]}}
@@ -93,7 +98,10 @@ class TNASOneShot(WeightSharingSettings):
                     archs[a.key] = a
                     fitness[a.key] = trainer.accuracy(a, idx)
 
-        score(sampler.sample_model(self.population))
+        if self.path_sampler == "uniform":
+            score([space.sample(rng) for _ in range(self.population)])
+        else:
+            score(sampler.sample_model(self.population))
         history = [max(fitness.values())]
         for _ in range(self.generations):
             top = sorted(archs.values(), key=lambda a: -fitness[a.key])[: self.top_k]
