@@ -35,9 +35,13 @@ from pathlib import Path
 
 import nascore
 from nascore import config as cfg
-from nascore.evidence import comparisons, provenance, summarize
+from nascore.evidence import comparisons, summarize
 
-HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import HERE, write_result  # noqa: E402
+
+#: bench_check: accuracies are deterministic given the seeds; CPU figures are timings
+CHECK = {"ignore": ["*CPU*", "*cpu*", "targets.*.measured", "targets.*.met"]}
 EXAMPLES = HERE.parent / "examples"
 DATASETS = ("cifar10", "cifar100", "imagenet16")
 #: the default ``examples/nb201.toml`` settings were tuned on these seeds (disjoint from 0..29)
@@ -220,12 +224,9 @@ def main(argv=None) -> int:
                 "nascore_arms": {a: {"file": f, "changes": c} for a, (f, c) in NASCORE_ARMS.items()},
                 "optuna_version": optuna.__version__,
                 "smac": "not run: SMAC3 needs pyrfr (SWIG and a C++ build), not a clean quick install"}
-    out = summarize_study({"provenance": provenance(settings=settings, seeds=seeds, tuned_on=TUNED_ON),
-                           "arms": arms, "comparisons": comps})
-    path = args.out or HERE / "results" / ("peers_nb201_quick.json" if args.quick else "peers_nb201.json")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=1))
-    print(f"wrote {path}")
+    out = summarize_study({"arms": arms, "comparisons": comps})
+    write_result("peers_nb201", out, quick=args.quick, settings=settings, seeds=seeds, tuned_on=TUNED_ON,
+                 path=args.out)
     return 0
 
 

@@ -22,9 +22,12 @@ import time
 from pathlib import Path
 
 import nascore
-from nascore.evidence import provenance
 
-HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import write_result  # noqa: E402
+
+#: bench_check: everything here is a timing
+CHECK = {"ignore": ["targets.*.measured", "targets.*.met"]}
 
 
 def config(seed: int, budget: int, report: bool) -> dict:
@@ -57,17 +60,20 @@ def main(argv=None) -> int:
                     continue  # the report is slow; two runs give its order of magnitude
                 times[mode].append(timed(seed, args.budget, mode, Path(tmp)))
     med = {m: statistics.median(v) for m, v in times.items()}
-    result = {"provenance": provenance(settings={"budget": args.budget, "repeats": repeats, "modes": modes,
-                                                 "optimizer": "random-search", "evaluator": "tabular nb201"},
-                                       seeds=list(range(repeats)), tuned_on=None),
-              "arms": {m: {"n": len(v), "median_s": med[m], "times_s": v} for m, v in times.items()},
-              "ratios": {f"{m}/memory": med[m] / med["memory"] for m in modes if m != "memory"},
-              "target": "rundir/memory <= 2"}
-    for k, v in result["ratios"].items():
+    ratios = {f"{m}/memory": med[m] / med["memory"] for m in modes if m != "memory"}
+    result = {"title": "What a run directory costs (run_overhead)",
+              "description": "100-query tabular random search on NB-201: wall-clock medians in one process; "
+                             "rundir = SQLite store + config + result.json, report = false; report = with HTML/PNGs.",
+              "timings_s": {m: {"n": len(v), "median_s": med[m]} for m, v in times.items()},
+              "ratios": ratios,
+              "targets": [{"name": "run directory, report = false, vs in memory", "target": "<= 2x",
+                           "measured": f"{ratios['rundir/memory']:.2f}x", "met": ratios["rundir/memory"] <= 2}]}
+    for k, v in ratios.items():
         print(f"{k}: {v:.2f}x  (memory {med['memory'] * 1000:.1f} ms)")
-    path = HERE / "results" / ("run_overhead_quick.json" if args.quick else "run_overhead.json")
-    path.write_text(json.dumps(result, indent=1))
-    print(f"wrote {path}")
+    write_result("run_overhead", result, quick=args.quick,
+                 settings={"budget": args.budget, "repeats": repeats, "modes": modes,
+                           "optimizer": "random-search", "evaluator": "tabular nb201"},
+                 seeds=list(range(repeats)))
     return 0
 
 
