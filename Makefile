@@ -32,6 +32,7 @@ test: $(STAMP)
 	@set -e; for d in $(TEST_DIRS); do echo "== pytest $$d"; $(PY) -m pytest -q -p no:cacheprovider $$d; done
 
 bench: $(STAMP)
+	$(PY) -m pip install -q -e ".[bench]"  # peer libraries for benchmarks/peers_nb201.py
 	$(PY) benchmarks/run_all.py $(BENCH_ARGS)
 
 # rerun every benchmark's --quick mode into a temporary folder and compare it with the
