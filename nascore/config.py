@@ -105,8 +105,65 @@ def _parse_value(text: str):
         return text
 
 
-def apply_overrides(config: dict, sets) -> dict:
-    """Apply ``key=value`` overrides (dotted keys; values parsed as TOML, else strings)."""
+def apply_overrides(config: dict, sets, *, notes=None) -> dict:
+    """Apply ``key=value`` overrides (dotted keys; values parsed as TOML, else strings).
+
+    ``--set executor.name=local`` replaces the component of a table: the table's other
+    parameters that the new component does not have are dropped, each with a note
+    (appended to ``notes`` when given, else printed on stderr)."""
+    original = copy.deepcopy(config)
+    config = _apply_overrides(config, sets)
+    dropped = _drop_foreign_params(original, config, sets)
+    for line in dropped:
+        if notes is not None:
+            notes.append(line)
+        else:
+            import sys
+
+            print(f"nascore: note: {line}", file=sys.stderr)
+    return config
+
+
+def _renamed_tables(original: dict, config: dict, sets):
+    """``(label, kind, old table, new table, keys set explicitly)`` of every table whose
+    component name an override changed."""
+    explicit: dict[tuple, set] = {}
+    for item in sets or ():
+        parts = [p for p in item.partition("=")[0].strip().split(".") if p]
+        if len(parts) >= 2:
+            explicit.setdefault(tuple(parts[:-1]), set()).add(parts[-1])
+    for section, (kind, name_key, _, _) in SECTIONS.items():
+        old, new = original.get(section), config.get(section)
+        if isinstance(old, dict) and isinstance(new, dict) and old.get(name_key) not in (None, new.get(name_key)):
+            yield f"[{section}]", kind, name_key, new, explicit.get((section,), set())
+    for section, (kind, name_key) in LIST_SECTIONS.items():
+        old, new = original.get(section), config.get(section)
+        if isinstance(old, list) and isinstance(new, list):
+            for i, (a, b) in enumerate(zip(old, new)):
+                if isinstance(a, dict) and isinstance(b, dict) and a.get(name_key) not in (None, b.get(name_key)):
+                    yield f"[[{section}]] {i}", kind, name_key, b, explicit.get((section, str(i)), set())
+
+
+def _drop_foreign_params(original: dict, config: dict, sets) -> list[str]:
+    from .plugins import get_registry
+
+    notes = []
+    registry = get_registry()
+    for label, kind, name_key, table, explicit in _renamed_tables(original, config, sets):
+        try:
+            valid = {p.name for p in registry.get(kind, table[name_key]).params()}
+        except Exception:  # noqa: BLE001 - an unknown name is reported by resolve, with suggestions
+            continue
+        foreign = [k for k in table if k != name_key and k not in valid and k not in explicit]
+        for k in foreign:
+            del table[k]
+        if foreign:
+            notes.append(f"{label}: {table[name_key]!r} has no parameter {', '.join(map(repr, foreign))}; "
+                         "dropped with the component it belonged to")
+    return notes
+
+
+def _apply_overrides(config: dict, sets) -> dict:
     config = copy.deepcopy(config)
     for item in sets or ():
         if "=" not in item:

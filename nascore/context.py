@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from concurrent.futures import as_completed
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -98,6 +97,8 @@ class SearchContext:
         self._counted: set[str] = set()
         self._requests = 0
         self._weights = BestWeights(out)
+        self._finished = 0  # evaluations finished or replayed so far (the log's count)
+        self._streak: tuple[str | None, int] = (None, 0)
         self.figures: list[dict] = []
         self._advance: Callable[..., None] = lambda n=1: None
         self.on_result: list[Callable[[Evaluation, Any], None]] = []
@@ -213,14 +214,14 @@ class SearchContext:
                 done[key] = (self._replay.pop(key), None, False)
             else:
                 to_submit.append(arch)
-        futures = {self.executor.submit(evaluate_job, self.job(arch, stop=stop)): arch for arch in to_submit}
-        # commit each result the moment it arrives; accept them in the order asked, so the
-        # history (and everything an optimizer derives from it) does not depend on timing
-        for fut in as_completed(futures):
-            arch = futures[fut]
-            try:
-                res = fut.result()
-            except Exception as exc:  # noqa: BLE001 - the worker itself died
+        # the executor hands over each result the moment it finishes: it is committed,
+        # logged and counted on the progress bar then; the results are *accepted* in the
+        # order asked, so the history (and everything an optimizer derives from it) does
+        # not depend on timing
+        jobs = [self.job(arch, stop=stop) for arch in to_submit]
+        for i, res, exc in self.executor.each(evaluate_job, jobs):
+            arch = to_submit[i]
+            if exc is not None:  # the worker itself died (every retry) or could not run the job
                 res = {"status": FAILED, "metrics": {}, "curve": [], "error": f"worker error: {type(exc).__name__}: {exc}"}
             state_dict = res.pop("state_dict", None)
             tb = res.pop("traceback", None)
@@ -231,9 +232,47 @@ class SearchContext:
                 ev.index = self.store.add(ev)
                 if tb:
                     self.store.event("traceback", key=ev.key, traceback=tb)
+            else:
+                ev.index = self._finished
+            self._finished += 1
+            self._advance(1)
+            self._log_evaluation(ev, "evaluated")
             done[ev.key] = (ev, state_dict, True)
+            self._check_failure_streak(ev)
         for key in pending:
             self._accept(*done[key][:2], fresh=done[key][2])
+
+    #: a run stops (exit 2, what finished is kept) when this many consecutive fresh
+    #: evaluations fail with the same error: a systematic failure, not a bad candidate
+    FAILURE_STREAK = 5
+
+    def _check_failure_streak(self, ev: Evaluation) -> None:
+        from .errors import SystematicFailureError
+
+        if ev.status != FAILED:
+            self._streak = (None, 0)
+            return
+        error = ev.error or ""
+        count = self._streak[1] + 1 if self._streak[0] == error else 1
+        self._streak = (error, count)
+        if count >= self.FAILURE_STREAK:
+            where = f"; the {self._finished} finished evaluations are kept in {self.out}" if self.out else ""
+            raise SystematicFailureError(
+                f"stopped: {count} evaluations in a row failed with the same error: {error}{where}")
+
+    def evaluation_number(self, ev: Evaluation) -> int:
+        """The number shown for ``ev`` in the log, ``nascore show`` and the report:
+        1-based completion order (the store's index + 1)."""
+        return (ev.index if ev.index is not None else 0) + 1
+
+    def _log_evaluation(self, ev: Evaluation, verb: str) -> None:
+        value = ev.metric(self.metric)
+        self.console.log(
+            f"#{self.evaluation_number(ev)} [{self._finished}/{self.budget}] {verb} {ev.key} {ev.status}"
+            + (f" {self.metric}={value:.2f}" if isinstance(value, (int, float)) else "")
+            + (f" ({ev.error})" if ev.error else ""),
+            key=ev.key, status=ev.status, metric=value, number=self.evaluation_number(ev),
+        )
 
     def job(self, arch: Architecture, *, stop: bool = True, local: bool | None = None) -> EvaluationJob:
         """The worker job that evaluates ``arch`` like this run does (its seed, evaluator,
@@ -255,15 +294,11 @@ class SearchContext:
         self._known[ev.key] = ev
         self._counted.add(ev.key)
         self.history.append(ev)
-        self._advance(1)
         value = ev.metric(self.metric)
-        verb = "evaluated" if fresh else "replayed"
-        self.console.log(
-            f"[{self.used}/{self.budget}] {verb} {ev.key} {ev.status}"
-            + (f" {self.metric}={value:.2f}" if isinstance(value, (int, float)) else "")
-            + (f" ({ev.error})" if ev.error else ""),
-            key=ev.key, status=ev.status, metric=value,
-        )
+        if not fresh:  # fresh ones were counted and logged when they finished
+            self._finished += 1
+            self._advance(1)
+            self._log_evaluation(ev, "replayed")
         if state_dict is not None and ev.status == OK and value is not None:
             self._weights.offer(ev, state_dict, value)
         for hook in self.on_result:

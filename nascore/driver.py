@@ -9,6 +9,7 @@ search with finished evaluations served from the store and continues where it st
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -65,30 +66,137 @@ def run_pipeline(config, *, out=None, resume: bool = False, sets=None, quiet: bo
     from .store import RunStore
 
     resolved, out = prepare(config, out=out, resume=resume, sets=sets)
+    if resume:
+        finished = _finished_result(out, quiet, json_logs)
+        if finished is not None:
+            return finished
+    preflight(get_registry(), resolved)  # before anything is written: a bad run leaves no trace
     if out is None and write_files:
         out = default_out_dir(resolved["name"])
     console = Console(quiet=quiet, json_logs=json_logs)
     store = None
+    created: list[Path] = []
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
+        if out.exists() and not out.is_dir():
+            raise RunStoreError(f"cannot write the run directory {out}: it is a file; choose another --out")
         if not resume and (out / "run.sqlite").exists():
             raise RunStoreError(f"{out} already holds a run; resume it with --resume or choose another --out")
-        store = RunStore(out)
-        if resume:
-            stored = store.get_meta("config")
-            if stored is not None and stored != json.loads(json.dumps(resolved)):
+        try:
+            created = _missing_parents(out)
+            out.mkdir(parents=True, exist_ok=True)
+            store = RunStore(out)
+            if resume:
+                stored = store.get_meta("config")
+                if stored is not None and stored != json.loads(json.dumps(resolved)):
+                    store.close()
+                    raise RunStoreError(f"{out}/config.toml differs from the configuration stored in run.sqlite")
+            else:
+                store.set_meta("config", resolved)
+                (out / "config.toml").write_text(cfg.dumps(resolved))
+        except OSError as exc:
+            if store is not None:
                 store.close()
-                raise RunStoreError(f"{out}/config.toml differs from the configuration stored in run.sqlite")
-        else:
-            store.set_meta("config", resolved)
-            (out / "config.toml").write_text(cfg.dumps(resolved))
+            _remove_stub(out, created)
+            raise RunStoreError(f"cannot write the run directory {out}: {exc.strerror or exc}; "
+                                "choose another --out") from None
+        except RunStoreError:
+            if store is not None and not resume:
+                store.close()
+                _remove_stub(out, created)
+            raise
     try:
         if report is None:
             report = bool(resolved.get("report", False))
         return _execute(get_registry(), resolved, out, store, console, resume, report)
+    except BaseException:
+        if store is not None and not resume and len(store) == 0:
+            store.close()
+            _remove_stub(out, created)  # nothing was evaluated: leave no stub behind
+        raise
     finally:
         if store is not None:
             store.close()
+
+
+def _finished_result(out: Path, quiet: bool, json_logs: bool) -> dict | None:
+    """The result of a finished run, read back (resuming it changes nothing on disk); None
+    for a run that did not finish (no complete ``result.json``: it is written atomically,
+    so a partial one can only come from an older version)."""
+    try:
+        result = json.loads((out / "result.json").read_text())
+    except (OSError, ValueError):
+        return None
+    Console(quiet=quiet, json_logs=json_logs).log(f"{out} has finished already; nothing to resume")
+    return result
+
+
+def _missing_parents(out: Path) -> list[Path]:
+    """``out`` and those of its parents that do not exist yet (deepest first)."""
+    missing, p = [], Path(out)
+    while not p.exists() and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    return missing
+
+
+_STUB_FILES = ("config.toml", "run.sqlite", "run.sqlite-wal", "run.sqlite-shm", ".lock")
+
+
+def _remove_stub(out: Path, created: list[Path]) -> None:
+    """Delete what a run that evaluated nothing wrote, and the directories it created."""
+    for name in _STUB_FILES:
+        try:
+            (out / name).unlink()
+        except OSError:
+            pass
+    for d in created:
+        try:
+            d.rmdir()  # only if empty: never anything the run did not write
+        except OSError:
+            break
+
+
+def _space_adds_metrics(space, evaluator) -> bool:
+    """Whether the space may add metric names to the evaluator's (``SearchSpace.metrics``
+    overridden, and an evaluator that trains); then a metric cannot be checked up front."""
+    from .arch import SearchSpace
+
+    own = getattr(type(space), "metrics", None)
+    return getattr(evaluator, "needs_task", True) and own is not None and own is not SearchSpace.metrics
+
+
+def preflight(registry, resolved: dict) -> None:
+    """Check, before the first evaluation, what would make every evaluation fail, and raise
+    a :class:`~nascore.errors.ConfigError` (or the dataset's own error) saying what to fix:
+    the budget, the dataset (loaded once here, then shared by the run in this process),
+    the metric the evaluator produces, and every component's own ``preflight(config,
+    space)`` (a tabular file and its columns, cross-parameter rules, ...)."""
+    from .errors import did_you_mean
+
+    if resolved["budget"] < 1:
+        raise ConfigError(f"budget must be at least 1 evaluation, got {resolved['budget']}")
+    space = _build(registry, "search_space", resolved["space"])
+    evaluator = _build(registry, "evaluator", resolved["evaluator"])
+    compressors = [_build(registry, "compressor", t) for t in resolved.get("compress", [])]
+    if getattr(evaluator, "needs_task", True) or compressors:
+        if "task" not in resolved:
+            who = (f"the {resolved['evaluator']['name']!r} evaluator" if getattr(evaluator, "needs_task", True)
+                   else f"compressor {resolved['compress'][0]['name']!r}")
+            raise ConfigError(f"{who} needs a dataset: add a [task] table, e.g. dataset = \"digits\"")
+        from .data import load_task
+
+        load_task(resolved["task"])  # a missing dataset is one error here, not one per evaluation
+    produced = getattr(evaluator, "produces", None)
+    metric = resolved.get("metric", "valid_accuracy")
+    if produced is not None and metric not in produced and not _space_adds_metrics(space, evaluator):
+        raise ConfigError(f"metric {metric!r} is not produced by the {resolved['evaluator']['name']!r} evaluator;"
+                          f"{did_you_mean(metric, produced)} it produces: {', '.join(sorted(produced))}")
+    components = [space, evaluator, _build(registry, "optimizer", resolved["optimizer"]),
+                  _build(registry, "sampler", resolved.get("sampler")), *compressors]
+    for component in components:
+        check = getattr(component, "preflight", None)
+        if callable(check):
+            check(resolved, space)
 
 
 def _execute(registry, resolved: dict, out: Path | None, store, console: Console, resume: bool,
@@ -127,7 +235,9 @@ def _execute(registry, resolved: dict, out: Path | None, store, console: Console
     if store is not None:
         store.event("finish", wall_seconds=summary["wall_seconds"])
     if out is not None:
-        (out / "result.json").write_text(json.dumps(summary, indent=1, default=str))
+        tmp = out / "result.json.tmp"  # atomic: a run killed while writing has no result.json
+        tmp.write_text(json.dumps(summary, indent=1, default=str))
+        os.replace(tmp, out / "result.json")
     if out is not None and report:
         try:
             from .report import write_report

@@ -54,6 +54,10 @@ class DivergedError(NascoreError, ArithmeticError):
     """Training produced a NaN or infinite loss."""
 
 
+class SystematicFailureError(NascoreError):
+    """Evaluations keep failing with the same error: the run stops instead of burning its budget."""
+
+
 class TabularLookupError(NascoreError, LookupError):
     """An architecture is not in the benchmark table a tabular evaluator reads."""
 

@@ -44,6 +44,10 @@ class TrainEvaluator(Trainer):
     #: it trains on the run's dataset (EvaluatorProtocol.needs_task)
     needs_task: ClassVar[bool] = True
 
+    #: metric names an evaluation reports (the space may add its own: SearchSpace.metrics)
+    produces: ClassVar[tuple[str, ...]] = ("valid_accuracy", "test_accuracy", "params", "flops", "train_seconds",
+                                           "epochs", "latency_ms", "predicted_accuracy")
+
     measure_latency: bool = param(True, help="measure CPU latency per sample (latency_ms)")
     latency_repeats: int = param(20, help="timed forward passes for latency_ms (median)", validator=in_range(1))
     final_metric: str = param("last", help="valid_accuracy reported: 'last' epoch's or 'best' epoch's",
@@ -100,7 +104,9 @@ class BenchmarkTable:
         self.path = path
         with path.open(newline="") as f:
             reader = csv.reader(f)
-            self.header = next(reader)
+            self.header = next(reader, None)
+            if self.header is None:
+                raise ConfigError(f"tabular: {path} is empty; it needs a header row naming the key column {key_column!r}")
             rows = [r for r in reader if r]
         if key_column not in self.header:
             raise ConfigError(
@@ -169,6 +175,8 @@ class TabularEvaluator:
     #: a lookup costs less than an fsync: the run store commits each row without one
     #: (RunStore.relax_sync; a row lost to a power cut is replayed in microseconds)
     cheap: ClassVar[bool] = True
+    #: metric names every lookup reports
+    produces: ClassVar[tuple[str, ...]] = ("valid_accuracy", "test_accuracy", "params", "flops")
 
     path: str | None = param(None, help="CSV table; default $NASCORE_DATA/nb201/nb201.csv")
     key_column: str = param("arch_str", help="column holding space.to_string(arch)")
@@ -189,6 +197,26 @@ class TabularEvaluator:
         if table is None:
             table = _BY_CONFIG[config] = load_table(self.path or default_table_path(), self.key_column)
         return table
+
+    def preflight(self, config: dict, space, samples: int = 64) -> None:
+        """Before the first lookup: the table exists and is not empty, has every column this
+        evaluator reads, and holds the space: ``samples`` architectures drawn from the
+        space (seeded) must all be rows.  Raises ConfigError or DatasetNotFoundError."""
+        import numpy as np
+
+        table = self.table()
+        if not len(table):
+            raise ConfigError(f"tabular: {table.path} has a header but no rows")
+        for column in (self.feedback, self.report, self.params_column, self.flops_column, *self.curve_columns):
+            if column:
+                table.column(column)
+        rng = np.random.default_rng(0)
+        missing = [key for key in (space.to_string(space.sample(rng)) for _ in range(samples)) if key not in table.index]
+        if missing:
+            raise ConfigError(
+                f"tabular: {table.path} does not cover space {space.name!r}: {len(missing)} of {samples} sampled "
+                f"architectures are not rows (e.g. {missing[0][:60]!r} in column {self.key_column!r}); "
+                "use the table of this space, or the space of this table")
 
     def evaluate(self, arch, space, task=None, *, seed: int = 0, stopper=None) -> Outcome:
         """The table row of ``space.to_string(arch)``; ``task``, ``seed`` and ``stopper``

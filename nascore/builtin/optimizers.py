@@ -45,6 +45,20 @@ class RegularizedEvolution:
     mutation_rate: float | None = param(None, help="per-dimension mutation probability (default 1/#dims)")
     batch_size: int = param(1, help="children evaluated per round", validator=in_range(1))
 
+    def preflight(self, config: dict, space) -> None:
+        """Cross-parameter rules, checked before the first evaluation: a tournament draws
+        from the population, and a population that fills the budget leaves no evaluation
+        for evolution (the run would be random search)."""
+        from ..errors import ConfigError
+
+        if self.sample_size > self.population:
+            raise ConfigError(f"regularized-evolution: sample_size {self.sample_size} exceeds population "
+                              f"{self.population}; a tournament draws from the population")
+        if self.population >= config["budget"]:
+            raise ConfigError(f"regularized-evolution: population {self.population} >= budget {config['budget']}: "
+                              "every evaluation would be a random initial member and none evolved; "
+                              "lower population or raise budget")
+
     def run(self, ctx) -> SearchResult:
         if self.sample_size > self.population:
             from ..errors import ConfigError
