@@ -38,8 +38,8 @@ def cli():
 @cli.command()
 @click.argument("config", type=click.Path(dir_okay=False), required=False)
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="override a config value (dotted key)")
-@click.option("--out", type=click.Path(file_okay=False), help="run directory (default runs/NAME-TIME)")
-@click.option("--resume", type=click.Path(file_okay=False), help="resume the run in this directory")
+@click.option("--out", type=click.Path(), help="run directory (default runs/NAME-TIME)")
+@click.option("--resume", type=click.Path(), help="resume the run in this directory")
 @click.option("--quiet", is_flag=True, help="no progress or log lines")
 @click.option("--json", "as_json", is_flag=True, help="JSON log lines on stderr and the result summary on stdout")
 @click.option("--report/--no-report", "report", default=None,
@@ -55,7 +55,7 @@ def run(config, sets, out, resume, quiet, as_json, report):
     if report is None:  # the CLI writes the report unless the config or --no-report says not to
         from . import config as cfg
 
-        loaded = cfg.load(Path(resume) / "config.toml") if resume else cfg.apply_overrides(cfg.load(config), sets)
+        loaded = cfg.load(Path(resume) / "config.toml") if resume else cfg.apply_overrides(cfg.load(config), sets, notes=[])
         report = bool(loaded.get("report", True))
     result = run_pipeline(config, out=resume or out, resume=bool(resume), sets=sets,
                           quiet=quiet, json_logs=as_json, report=report)
@@ -67,6 +67,9 @@ def run(config, sets, out, resume, quiet, as_json, report):
     if best:
         m = best["metrics"]
         click.echo(f"best {best['key']}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in m.items() if k in _SHOWN))
+    baseline = _baseline_line(result)
+    if baseline:
+        click.echo(baseline)
     for st in result.get("stages", []):
         a = st.get("after", {})
         click.echo(f"after {st['compressor']}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in a.items() if k in _SHOWN))
@@ -84,6 +87,17 @@ def _table_console():
     from rich.console import Console
 
     return Console() if sys.stdout.isatty() else Console(width=200)
+
+
+def _baseline_line(result: dict) -> str | None:
+    """``baseline KEY: metrics`` of a run that has a ``[baseline]`` (None otherwise), so a
+    best just above it is not read as a finding."""
+    base = (result or {}).get("baseline")
+    if not base:
+        return None
+    m = base.get("metrics") or {}
+    shown = ", ".join(f"{k}={_fmt(v)}" for k, v in m.items() if k in _SHOWN)
+    return f"baseline {base.get('key')}: {shown or base.get('status', '')}"
 
 
 def _fmt(v) -> str:
@@ -191,9 +205,12 @@ def show(run_dir, as_json, top):
         table.add_column(col)
     for r in rows[:top]:
         m = r["metrics"]
-        table.add_row(str(r["index"]), r["key"], r["status"], _fmt(m.get("valid_accuracy")), _fmt(m.get("test_accuracy")),
+        table.add_row(str(r["number"]), r["key"], r["status"], _fmt(m.get("valid_accuracy")), _fmt(m.get("test_accuracy")),
                       _fmt(m.get("params")), _fmt(m.get("flops")), _fmt(m.get("epochs")), " ".join(r.get("tokens") or [])[:60])
     _table_console().print(table)
+    baseline = _baseline_line({"baseline": meta.get("baseline")})
+    if baseline:
+        click.echo(baseline)
 
 
 @cli.command()
@@ -238,11 +255,14 @@ def compare(targets, plot, as_json, out):
     from rich.table import Table
 
     table = Table(title="nascore compare")
-    for col in ("run", "optimizer", "valid", "test", "params", "flops", "evals", "failed", "stopped",
-                "epochs", "train s", "wall s"):
+    with_baseline = any(r.get("baseline") for r in rows)
+    for col in ("run", "optimizer", "valid", "test", *(("baseline valid", "baseline test") if with_baseline else ()),
+                "params", "flops", "evals", "failed", "stopped", "epochs", "train s", "wall s"):
         table.add_column(col)
     for r in rows:
+        base = (r.get("baseline") or {}).get("metrics") or {}
         table.add_row(r["name"], str(r["optimizer"]), _fmt(r["valid_accuracy"]), _fmt(r["test_accuracy"]),
+                      *((_fmt(base.get("valid_accuracy")), _fmt(base.get("test_accuracy"))) if with_baseline else ()),
                       _fmt(r["params"]), _fmt(r["flops"]), str(r["evaluations"]), str(r["failed"]),
                       str(r["stopped"]), str(r["epochs_trained"]), _fmt(r["search_train_seconds"]),
                       _fmt(r["wall_seconds"]))

@@ -36,6 +36,7 @@ def summarize(run_dir: Path, metric: str = "valid_accuracy") -> dict:
         "epochs_trained": sum(int(e.metric("epochs") or 0) for e in evals),
         "search_train_seconds": search_seconds,
         "wall_seconds": result.get("wall_seconds"),
+        "baseline": result.get("baseline"),
         "best_so_far": best_so_far(evals),
     }
 
@@ -60,14 +61,22 @@ def run_or_load(targets, out_root: Path | None = None, quiet: bool = True) -> li
         if p.is_dir():
             dirs.append(p)
         elif p.is_file() and p.suffix == ".toml":
-            out = (out_root or Path("runs")) / f"compare-{p.stem}"
-            result = run_pipeline(p, out=out if not (out / "run.sqlite").exists() else None, quiet=quiet)
+            result = run_pipeline(p, out=_free_dir(out_root or Path("runs"), f"compare-{p.stem}"), quiet=quiet)
             dirs.append(Path(result["run_dir"]))
         else:
             raise ConfigError(f"{t!r} is neither a run directory nor a .toml config")
     if not dirs:
         raise ConfigError("compare needs at least one run directory or config")
     return dirs
+
+
+def _free_dir(root: Path, name: str) -> Path:
+    """``root/name``, or ``root/name-2``, ``-3``... when taken: a second compare of the
+    same config stays under the ``--out`` it was given."""
+    path, i = root / name, 2
+    while path.exists():
+        path, i = root / f"{name}-{i}", i + 1
+    return path
 
 
 def plot_curves(rows: list[dict], path: Path) -> Path:

@@ -127,42 +127,99 @@ def _figure(width=6.4, height=4.2):
     return fig, fig.add_subplot()
 
 
-def plot_best_so_far(evaluations, path: Path) -> Path | None:
-    """Validation accuracy of every evaluation and the best so far, by evaluation number."""
-    points = [(i + 1, _acc(e), e.status) for i, e in enumerate(evaluations)]
+def evaluation_number(e: Evaluation, position: int) -> int:
+    """The number of an evaluation everywhere (log, ``nascore show``, report): 1-based
+    completion order, i.e. the store's index + 1 (``position`` when it has none)."""
+    return (e.index if e.index is not None else position) + 1
+
+
+def robust_lower_limit(values, quantile: float = 0.1) -> float | None:
+    """A lower y-limit that keeps the bulk of ``values`` readable: a few chance-level
+    outliers (10% on a run of 90%s) must not squeeze every other point into a sliver.
+    A point more than 1.5 interquartile ranges (at least 1 point of accuracy) below the
+    ``quantile`` is an outlier; None when there is none (or fewer than 5 values)."""
+    import numpy as np
+
+    v = np.sort(np.asarray([x for x in values if x is not None and math.isfinite(x)], dtype=float))
+    if len(v) < 5:
+        return None
+    q1, q3 = np.quantile(v, [0.25, 0.75])
+    low = max(np.quantile(v, quantile) - 1.5 * max(q3 - q1, 1.0), 0.0)
+    if v[0] >= low:
+        return None
+    return float(low)
+
+
+def _clip_outliers(ax, xs, ys, low: float | None, label: str) -> tuple[list, list]:
+    """Points of ``ys`` below ``low`` drawn as down-triangles on the lower edge (with a
+    count in the legend); returns the points that stay."""
+    if low is None:
+        return list(xs), list(ys)
+    keep = [(x, y) for x, y in zip(xs, ys) if y >= low]
+    below = [(x, y) for x, y in zip(xs, ys) if y < low]
+    span = max(max(y for _, y in keep) - low, 1e-9) if keep else 1.0
+    if below:
+        ax.scatter([x for x, _ in below], [low] * len(below), marker="v", s=22, color="tab:purple", clip_on=False,
+                   zorder=3, label=f"{len(below)} {label} below {low:.1f} (e.g. {min(y for _, y in below):.1f})")
+    ax.set_ylim(low - 0.02 * span, None)
+    return [x for x, _ in keep], [y for _, y in keep]
+
+
+def _baseline_value(result: dict | None):
+    base = (result or {}).get("baseline") or {}
+    value = (base.get("metrics") or {}).get(ACCURACY)
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
+
+
+def plot_best_so_far(evaluations, path: Path, baseline: float | None = None) -> Path | None:
+    """Validation accuracy of every evaluation and the best so far, by evaluation number;
+    the baseline as a dashed line; chance-level outliers clipped to the lower edge."""
+    points = [(evaluation_number(e, i), _acc(e), e.status) for i, e in enumerate(evaluations)]
     ok = [(n, a) for n, a, s in points if s == OK and a is not None]
     if not ok:
         return None
     fig, ax = _figure()
     stopped = [(n, a) for n, a, s in points if s == STOPPED and a is not None]
-    ax.scatter(*zip(*ok), s=14, color="tab:blue", alpha=0.6, label="evaluation")
-    if stopped:
-        ax.scatter(*zip(*stopped), s=14, facecolors="none", edgecolors="tab:gray", label="stopped early")
     best, xs, ys = -math.inf, [], []
-    for n, a in ok:
+    for n, a in sorted(ok):
         best = max(best, a)
         xs.append(n)
         ys.append(best)
-    xs.append(len(points))
+    xs.append(max(n for n, _, _ in points))
     ys.append(best)
+    low = robust_lower_limit([a for _, a in ok + stopped] + ([baseline] if baseline is not None else []))
+    keep = _clip_outliers(ax, [n for n, _ in ok], [a for _, a in ok], low, "evaluations")
+    ax.scatter(*keep, s=14, color="tab:blue", alpha=0.6, label="evaluation")
+    if stopped:
+        ax.scatter(*zip(*stopped), s=14, facecolors="none", edgecolors="tab:gray", label="stopped early")
     ax.step(xs, ys, where="post", color="tab:red", label="best so far")
+    if baseline is not None:
+        ax.axhline(baseline, color="black", linestyle="--", linewidth=1, label=f"baseline ({baseline:.2f})")
     ax.set(xlabel="evaluation", ylabel="validation accuracy (%)", title="Best validation accuracy so far")
     ax.grid(alpha=0.3)
-    ax.legend(loc="best")
+    ax.legend(loc="best", fontsize="small")
     fig.savefig(path)
     return path
 
 
-def plot_pareto(evaluations, cost: str, path: Path) -> Path | None:
-    """Accuracy against ``cost`` (``params`` or ``flops``), Pareto front highlighted."""
+def plot_pareto(evaluations, cost: str, path: Path, baseline: dict | None = None) -> Path | None:
+    """Accuracy against ``cost`` (``params`` or ``flops``), Pareto front highlighted, the
+    baseline (``result.json["baseline"]``) as a star, chance-level outliers clipped."""
     pts = [(_acc(e), e.metric(cost)) for e in evaluations if e.status == OK]
     pts = [(a, float(c)) for a, c in pts if a is not None and isinstance(c, (int, float)) and c > 0]
     if not pts:
         return None
     front = [pts[i] for i in pareto_front(pts)]
     fig, ax = _figure()
-    ax.scatter([c for _, c in pts], [a for a, _ in pts], s=14, alpha=0.5, color="tab:blue", label="evaluation")
+    base_acc = _baseline_value({"baseline": baseline})
+    base_cost = ((baseline or {}).get("metrics") or {}).get(cost)
+    low = robust_lower_limit([a for a, _ in pts] + ([base_acc] if base_acc is not None else []))
+    keep = _clip_outliers(ax, [c for _, c in pts], [a for a, _ in pts], low, "evaluations")
+    ax.scatter(*keep, s=14, alpha=0.5, color="tab:blue", label="evaluation")
     ax.plot([c for _, c in front], [a for a, _ in front], "o-", color="tab:red", ms=5, label="Pareto front")
+    if base_acc is not None and isinstance(base_cost, (int, float)) and base_cost > 0:
+        ax.scatter([base_cost], [base_acc], marker="*", s=120, color="black", zorder=4,
+                   label=f"baseline ({base_acc:.2f})")
     costs = [c for _, c in pts]
     if max(costs) / min(costs) > 30:
         ax.set_xscale("log")
@@ -190,6 +247,42 @@ def plot_learning_curves(top, path: Path) -> Path | None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize="small")
+    fig.savefig(path)
+    return path
+
+
+def plot_architecture(space, genome: dict, path: Path, title: str = "Best architecture") -> Path | None:
+    """Draw ``space.graph(arch)``: feature maps as nodes laid out by depth (topological
+    generations), edges labelled with their operation.  None when the space has no graph."""
+    try:
+        arch = space.make(genome)
+        graph = space.graph(arch)
+    except Exception:  # noqa: BLE001 - a drawing is a nicety; no graph view, no figure
+        return None
+    import networkx as nx
+
+    if graph.number_of_nodes() == 0:
+        return None
+    layers = list(nx.topological_generations(graph)) if nx.is_directed_acyclic_graph(graph) else [list(graph)]
+    pos = {}
+    arc = len(layers) > 2  # nodes on an arc, so that an edge skipping nodes does not hide behind them
+    for depth, layer in enumerate(layers):
+        lift = math.sin(math.pi * depth / (len(layers) - 1)) if arc else 0.0
+        for j, node in enumerate(sorted(layer, key=str)):
+            pos[node] = (depth, 1.2 * lift + j - (len(layer) - 1) / 2)
+    width = min(max(2.0 * len(layers), 4.0), 14.0)
+    fig, ax = _figure(width, 3.2 if max(len(layer) for layer in layers) < 3 else 5.0)
+    labels = {n: str(graph.nodes[n].get("label", n)) for n in graph}
+    nx.draw_networkx_nodes(graph, pos, ax=ax, node_color="#dde8f6", edgecolors="#35608c", node_size=700)
+    nx.draw_networkx_labels(graph, pos, labels=labels, ax=ax, font_size=8)
+    nx.draw_networkx_edges(graph, pos, ax=ax, arrows=True, arrowsize=12, node_size=700,
+                           connectionstyle="arc3,rad=0.12")
+    ops = {(u, v): str(d.get("op", "")) for u, v, d in graph.edges(data=True)}
+    nx.draw_networkx_edge_labels(graph, pos, edge_labels=ops, ax=ax, font_size=7, label_pos=0.5,
+                                 connectionstyle="arc3,rad=0.12", bbox={"alpha": 0.7, "color": "white"})
+    ax.set_title(title)
+    ax.set_axis_off()
+    ax.margins(0.08, 0.15)
     fig.savefig(path)
     return path
 
@@ -270,13 +363,14 @@ def _top_table(top, tokens: dict) -> str:
     extra = sorted({k for e in top for k, v in e.metrics.items()
                     if k not in TABLE_METRICS and k != "tokens" and isinstance(v, (int, float))})
     has_tokens = any(tokens.get(e.key) for e in top)
-    labels = ["#", "key", "status", *(["tokens"] if has_tokens else []), *names, *extra]
+    labels = ["rank", "#", "key", "status", *(["tokens"] if has_tokens else []), *names, *extra]
     head = "".join(f"<th>{_esc(n)}</th>" for n in labels)
     rows = []
     for rank, e in enumerate(top, 1):
         toks = " ".join(map(str, tokens.get(e.key, [])))
         short = toks if len(toks) <= 100 else toks[:97] + "..."
-        cells = [f'<td class="num">{rank}</td>', f"<td><code>{_esc(e.key)}</code></td>", f"<td>{_esc(e.status)}</td>"]
+        cells = [f'<td class="num">{rank}</td>', f'<td class="num">{evaluation_number(e, 0)}</td>',
+                 f"<td><code>{_esc(e.key)}</code></td>", f"<td>{_esc(e.status)}</td>"]
         if has_tokens:
             cells.append(f'<td title="{_esc(toks)}"><code>{_esc(short)}</code></td>')
         cells += [f'<td class="num">{_esc(format_metric(m, e.metric(m)))}</td>' for m in [*names, *extra]]
@@ -293,9 +387,9 @@ def _failure_table(failed) -> str:
         first = error.splitlines()[-1] if error else "(no error text)"
         body = (f"<details><summary class=err>{_esc(first)}</summary><pre>{_esc(error)}</pre></details>"
                 if "\n" in error else f'<span class="err">{_esc(first)}</span>')
-        rows.append(f"<tr><td class=num>{(e.index or 0) + 1}</td><td><code>{_esc(e.key)}</code></td>"
+        rows.append(f"<tr><td class=num>{evaluation_number(e, 0)}</td><td><code>{_esc(e.key)}</code></td>"
                     f"<td>{_esc(e.worker or '')}</td><td>{body}</td></tr>")
-    return ("<table><tr><th>evaluation</th><th>key</th><th>worker</th><th>error</th></tr>"
+    return ("<table><tr><th>#</th><th>key</th><th>worker</th><th>error</th></tr>"
             + "".join(rows) + "</table>")
 
 
@@ -339,6 +433,11 @@ def _summary(data: RunData, evaluations, top) -> str:
         metrics = best.get("metrics") or (top[0].metrics if top else {})
         shown = ", ".join(f"{m} {format_metric(m, metrics[m])}" for m in TABLE_METRICS if m in metrics)
         rows.append(("best", f"{key}: {shown}"))
+    base = data.result.get("baseline") or {}
+    if base.get("key"):
+        metrics = base.get("metrics") or {}
+        shown = ", ".join(f"{m} {format_metric(m, metrics[m])}" for m in TABLE_METRICS if m in metrics)
+        rows.append(("baseline", f"{base['key']}: {shown or base.get('status', '')}"))
     body = "".join(f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in rows)
     return f"<table>{body}</table>"
 
@@ -363,10 +462,17 @@ def write_report(run_dir, *, top: int = 10, curves: int = 5) -> Path:
     data = load_run(run_dir)
     evaluations = data.evaluations
     best_first = ranked(evaluations)
+    baseline = data.result.get("baseline")
+    best = data.result.get("best") or (best_first[0].to_json() if best_first else None)
+    space = _space(data.config) if best and best.get("genome") is not None else None
     plots = [
-        (plot_best_so_far(evaluations, run_dir / "report_best_so_far.png"), "Best validation accuracy so far"),
-        (plot_pareto(evaluations, "params", run_dir / "report_pareto_params.png"), "Accuracy vs parameters"),
-        (plot_pareto(evaluations, "flops", run_dir / "report_pareto_flops.png"), "Accuracy vs FLOPs"),
+        (plot_architecture(space, best["genome"], run_dir / "report_best_cell.png",
+                           f"Best architecture {best.get('key', '')}") if space is not None else None,
+         "Best architecture (the space's graph view)"),
+        (plot_best_so_far(evaluations, run_dir / "report_best_so_far.png", _baseline_value(data.result)),
+         "Best validation accuracy so far"),
+        (plot_pareto(evaluations, "params", run_dir / "report_pareto_params.png", baseline), "Accuracy vs parameters"),
+        (plot_pareto(evaluations, "flops", run_dir / "report_pareto_flops.png", baseline), "Accuracy vs FLOPs"),
         (plot_learning_curves(best_first[:curves], run_dir / "report_curves.png"), "Learning curves"),
     ]
     extra = [(_local_figure(run_dir, p), p, title) for p, title in data.figures]

@@ -38,6 +38,7 @@ def run_table(run_dir: Path, metric: str = "valid_accuracy") -> tuple[list[dict]
     rows = []
     for e in evals:
         row = e.to_json()
+        row["number"] = (e.index or 0) + 1  # the evaluation's number in the log and the report
         row["tokens"] = tokens_of(e)
         rows.append(row)
     rows.sort(key=lambda r: (r["status"] != "ok", -(r["metrics"].get(metric) or float("-inf"))))
@@ -45,6 +46,15 @@ def run_table(run_dir: Path, metric: str = "valid_accuracy") -> tuple[list[dict]
     result_path = Path(run_dir) / "result.json"
     meta = {"run_dir": str(run_dir), "evaluations": len(evals), "counts": counts,
             "finished": result_path.is_file(), "config": config}
+    if result_path.is_file():
+        import json
+
+        try:
+            baseline = json.loads(result_path.read_text()).get("baseline")
+        except ValueError:
+            baseline = None
+        if baseline:
+            meta["baseline"] = baseline
     return rows, meta
 
 
