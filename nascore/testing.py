@@ -348,7 +348,7 @@ def check_executor(what: str, executor, conf: dict) -> None:
         fut = executor.submit(_square, 7)
         if fut.result(timeout=conf.get("timeout", 120)) != 49:
             _fail(what, "submit(f, 7) did not return f(7)")
-        if getattr(executor, "max_workers", 0) < 1:
+        if executor.max_workers < 1:
             _fail(what, "max_workers must be >= 1")
     finally:
         executor.shutdown()

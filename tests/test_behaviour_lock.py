@@ -1,9 +1,9 @@
 """Behaviour lock: the examples give the same evaluations, in the same order, for the same seed.
 
 The recorded run keys in ``tests/data/behaviour_lock.json`` were produced before the
-contracts refactor (issue 14), at commit 2aaca9d, with ``python tests/test_behaviour_lock.py
---record``; any
-change to the order of evaluations, the RNG streams or the accepted results shows up here.
+contracts refactor (issue 14), from commit 2aaca9d, with ``python
+tests/test_behaviour_lock.py --record``; any change to the order of evaluations, the RNG
+streams or the accepted results shows up here.
 Budgets are tiny so the whole file takes a few seconds (the tabular runs need no training).
 """
 
