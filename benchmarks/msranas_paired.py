@@ -21,7 +21,7 @@ independent: it is reported, not used for a verdict.  Nothing is chosen on test.
 Nothing is reused from an earlier invocation except through the checkpoint, which is keyed
 by the code commit, the dirty files and the settings (``_common.checkpoint``)::
 
-    python benchmarks/msranas_paired.py                       # MNIST 14x14, 3 search seeds
+    python benchmarks/msranas_paired.py                       # MNIST 14x14 (1,000 train), 3 search seeds
     python benchmarks/msranas_paired.py --search-seeds 0 1 2 3 4
     python benchmarks/msranas_paired.py --partial             # write what the checkpoint has
     python benchmarks/msranas_paired.py --quick               # digits subset, seconds
@@ -54,10 +54,10 @@ CHECK = {"bands": {"*accuracy*": 1e-6, "*area*": 1e-6, "*diff*": 1e-6, "*mean*":
                    "*.z": 1e-4, "*p_value*": 1e-6, "*alpha*": 1e-6, "*entropy*": 1e-6, "*dev*": 1e-6}}
 
 FULL = {
-    "task": {"dataset": "mnist", "seed": 0, "subset": 2000, "eval_subset": 1000}, "pool": 2,
-    "search": {"epochs": 8, "batch_size": 64, "scales": 3, "layers": 4, "C": 4, "cutout": 0},
-    "network": {"scales": 3, "layers": 5, "C": 4, "nodes": 2, "exits": True},
-    "final": {"epochs": 6, "batch_size": 128, "lr": 0.1},
+    "task": {"dataset": "mnist", "seed": 0, "subset": 1000, "eval_subset": 500}, "pool": 2,
+    "search": {"epochs": 6, "batch_size": 64, "scales": 3, "layers": 4, "C": 4, "cutout": 0},
+    "network": {"scales": 3, "layers": 4, "C": 4, "nodes": 2, "exits": True},
+    "final": {"epochs": 4, "batch_size": 64, "lr": 0.05},
     "random_cells": 5, "search_seeds": [0, 1, 2], "train_seeds": [0, 1, 2],
 }
 QUICK = {
@@ -77,6 +77,7 @@ def run_units(spec: dict, data: dict, ckpt) -> None:
     space = final_space(**net)
     darts = nascore.create("search_space", "darts", nodes=net["nodes"])
     searches, trained = data.setdefault("searches", {}), data.setdefault("trained", {})
+    cells = {}
     for s in spec["search_seeds"]:
         if str(s) not in searches:
             found = search_cell(task, seed=s, nodes=net["nodes"], **spec["search"])
@@ -88,10 +89,12 @@ def run_units(spec: dict, data: dict, ckpt) -> None:
                   f"changes {st['changes']}/{st['transitions']}, last quarter stable {st['last_quarter_stable']}",
                   flush=True)
         rng = np.random.default_rng(1000 + s)
-        cells = {"searched": searches[str(s)]["genome"]}
-        cells.update({f"random{j}": darts.sample(rng).genome for j in range(spec["random_cells"])})
-        for name, genome in cells.items():
-            for r in spec["train_seeds"]:
+        cells[s] = {"searched": searches[str(s)]["genome"]}
+        cells[s].update({f"random{j}": darts.sample(rng).genome for j in range(spec["random_cells"])})
+    # training seed by training seed, so that a run cut short has whole seeds for every cell
+    for r in spec["train_seeds"]:
+        for s in spec["search_seeds"]:
+            for name, genome in cells[s].items():
                 key = f"{s}/{name}/{r}"
                 if key in trained:
                     continue
@@ -111,10 +114,13 @@ def analyse(spec: dict, data: dict) -> dict:
     seeds only)."""
     trained = data.get("trained", {})
     names = ["searched"] + [f"random{j}" for j in range(spec["random_cells"])]
-    seeds = [s for s in spec["search_seeds"]
-             if all(f"{s}/{n}/{r}" in trained for n in names for r in spec["train_seeds"])]
+    # the training seeds every cell of every search seed has (a run cut short has a prefix)
+    train_seeds = [r for r in spec["train_seeds"]
+                   if all(f"{s}/{n}/{r}" in trained for n in names for s in spec["search_seeds"])]
+    seeds = list(spec["search_seeds"]) if train_seeds else []
     if not seeds:
-        return {"complete_search_seeds": [], "arms": {}, "comparisons": []}
+        return {"complete_search_seeds": [], "complete_train_seeds": [], "arms": {}, "comparisons": []}
+    spec = {**spec, "train_seeds": train_seeds}
     top = max(t["table"][-1]["flops"] for t in trained.values())
 
     def metric(u, which):
@@ -143,7 +149,7 @@ def analyse(spec: dict, data: dict) -> dict:
         comps.append({"arm": f"searched_{which}", "against": f"random_{which}", "metric": which,
                       "unit": "(search seed, training seed): not independent, not used for a verdict",
                       **paired(by_run["searched"], by_run["random"])})
-    return {"complete_search_seeds": seeds, "max_flops": top, "arms": arms, "comparisons": comps,
+    return {"complete_search_seeds": seeds, "complete_train_seeds": train_seeds, "max_flops": top, "arms": arms, "comparisons": comps,
             "per_search_seed": per_unit}
 
 
@@ -167,7 +173,8 @@ def main() -> None:
     result["searches"] = {s: {k: v[k] for k in ("key", "genotype", "seconds", "alpha_lr", "arch_steps",
                                                 "alpha_movement", "cell_stability")}
                           for s, v in searches.items()}
-    result["complete"] = result["complete_search_seeds"] == spec["search_seeds"]
+    result["complete"] = (result["complete_search_seeds"] == spec["search_seeds"]
+                          and result["complete_train_seeds"] == spec["train_seeds"])
     result["units_trained"] = len(data.get("trained", {}))
     for c in result["comparisons"]:
         print(f"{c['arm']} vs {c['against']} [{c['unit'][:11]}]: n={c['n']} diff {c['diff_mean']} "
