@@ -19,6 +19,7 @@ for the quickstart network at batch 256; a supernet epoch <= 4x a derived networ
 says so and claims nothing about CUDA.
 
     python benchmarks/gpu_check.py            # on CUDA: full MNIST (54,000 train images)
+    python benchmarks/gpu_check.py --subset 10000   # a shorter CUDA check
     python benchmarks/gpu_check.py --quick    # tiny digits version, seconds on a CPU (a test runs it)
 
 Writes ``benchmarks/results/gpu_check.json`` (``gpu_check_quick.json`` with --quick).
@@ -200,6 +201,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny digits version (seconds on a CPU)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    parser.add_argument("--subset", type=int, default=None,
+                        help="train on this many MNIST images (default: all 54,000) for a shorter check")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     from nascore.device import resolve_device
@@ -222,7 +225,7 @@ def main(argv=None):
         lenet_space = nascore.create("search_space", "lenet5", input_size=8)
         overhead_cfg = {"epochs": 1, "batch_size": 64, "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4}
     else:
-        task = load_task({"dataset": "mnist"})
+        task = load_task({"dataset": "mnist", **({"subset": args.subset} if args.subset else {})})
         epochs, repeats, batch = 3, 5, 256
         sizes = {"darts": {"C": 16, "layers": 8, "nodes": 4, "batch_size": 64},
                  "msranas": {"C": 8, "layers": 6, "scales": 3, "batch_size": 64},
@@ -285,7 +288,7 @@ def main(argv=None):
     if device.type != "cuda":
         out["note"] = ("no CUDA device: a CPU run checks that the script works; its timings say nothing about "
                        "the CUDA targets")
-    settings = {"quick": args.quick, "device": str(device), "epochs": epochs, "batch_size": batch, "repeats": repeats,
+    settings = {"quick": args.quick, "subset": args.subset, "device": str(device), "epochs": epochs, "batch_size": batch, "repeats": repeats,
                 "sizes": sizes, "lenet5": lenet, "quickstart_genome": quick_arch.genome,
                 "overhead": overhead_cfg, "machine": {"cpus": os.cpu_count(), "platform": platform.platform()}}
     write_result("gpu_check", out, quick=args.quick, settings=settings, seeds=[0], path=args.out)
