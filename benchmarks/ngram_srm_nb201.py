@@ -171,12 +171,36 @@ CHECK = {"ignore": ["rows.*.chosen", "rows.*.inner_cv*", "rows.*.fit_seconds"],
                    "summary.*.kendall_tau": 0.01, "summary.*.se": 0.01}}
 
 
+_DATA = None
+
+
+def _init_worker() -> None:
+    """Each worker process builds the table's architectures once."""
+    global _DATA
+    import torch
+
+    import nascore
+
+    torch.set_num_threads(1)
+    space = nascore.create("search_space", "nb201")
+    strings, y, y12 = load_table()
+    _DATA = ([space.from_string(s) for s in strings], y, y12, space)
+
+
+def _split_job(args) -> dict:
+    n_train, sp, n_test, references = args
+    if _DATA is None:
+        _init_worker()
+    return one_split(_DATA, n_train, sp["seed"], n_test, sp, references)
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="2 report splits, 300 held-out architectures, no references")
     ap.add_argument("--splits", choices=["report", "development"], default="report")
     ap.add_argument("--references", action="store_true", help="also the reference models (defaults only)")
     ap.add_argument("--make-splits", action="store_true", help="write benchmarks/splits/ngram_srm_nb201.json")
+    ap.add_argument("--workers", type=int, default=1, help="processes, one split each (results do not depend on it)")
     args = ap.parse_args(argv)
     import torch
 
@@ -192,15 +216,20 @@ def main(argv=None) -> None:
         SPLITS.write_text(json.dumps(make_splits(len(y))) + "\n")
         print(f"wrote {SPLITS}")
         return
-    data = ([space.from_string(s) for s in strings], y, y12, space)
     splits = load_splits(args.splits)
     n_test = N_TEST
     if args.quick:
         splits, n_test = splits[:2], 300
     seeds = [sp["seed"] for sp in splits]
     rows, arms, comparisons = [], {}, []
+    pool = None
+    if args.workers > 1:
+        import multiprocessing as mp
+
+        pool = mp.get_context("spawn").Pool(args.workers, initializer=_init_worker)
     for n_train in N_TRAIN:
-        res = [one_split(data, n_train, sp["seed"], n_test, sp, args.references) for sp in splits]
+        jobs = [(n_train, sp, n_test, args.references) for sp in splits]
+        res = pool.map(_split_job, jobs) if pool else [_split_job(j) for j in jobs]
         names = [BASELINE, *(REFERENCE_MODELS if args.references else {}), *CANDIDATES, SELECTED]
         for name in names:
             taus = [r["taus"][name] for r in res]
