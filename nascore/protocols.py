@@ -117,11 +117,16 @@ class EvaluatorProtocol(Protocol):
 
 @runtime_checkable
 class ExecutorProtocol(Protocol):
-    """Runs evaluation jobs (kind ``executor``): in process, a process pool or Ray."""
+    """Runs evaluation jobs (kind ``executor``): in process, a process pool or Ray.
+
+    The context hands a batch to ``each(fn, jobs)``, which yields ``(index, result,
+    error)`` as each job finishes (the built-in executors' shared base implements it on
+    top of ``submit``, rerunning a dead worker's jobs)."""
 
     max_workers: int
 
     def submit(self, fn, *args): ...
+    def each(self, fn, jobs): ...
     def shutdown(self) -> None: ...
 
 

@@ -72,6 +72,7 @@ def test_every_kind_has_a_protocol_with_members():
     assert protocol_members(PROTOCOLS["sampler"]) == ["setup", "ask", "tell"]
     assert protocol_members(PROTOCOLS["stopper"]) == ["update", "should_stop"]
     assert protocol_members(PROTOCOLS["evaluator"]) == ["needs_task", "evaluate"]
+    assert protocol_members(PROTOCOLS["executor"]) == ["max_workers", "submit", "each", "shutdown"]
 
 
 def test_the_registry_refuses_a_product_missing_a_protocol_member(contract_plugin):
