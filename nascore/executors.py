@@ -342,7 +342,9 @@ class RayExecutor(_ExecutorBase):
     def _ray(self):
         ray = _import_ray()
         if not ray.is_initialized():
-            kwargs = {"address": self.address, "runtime_env": self.runtime_env}
+            # "local": a new instance on this machine, never a cluster some other process
+            # left running (which ray.init() without an address would join)
+            kwargs = {"address": self.address or "local", "runtime_env": self.runtime_env}
             if self.address is None:
                 kwargs["include_dashboard"] = False
                 if self.workers is not None:
