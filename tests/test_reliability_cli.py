@@ -357,3 +357,12 @@ def test_plots_mark_the_baseline_and_clip_a_chance_level_outlier(tmp_path, monke
         labels = [t.get_text() for t in ax.get_legend().get_texts()]
         assert any(t.startswith("baseline (91.00)") for t in labels)
         assert any(t.startswith("1 evaluations below") and "e.g. 10.0" in t for t in labels)
+
+
+def test_compare_config_twice_stays_under_its_out(tabular, tmp_path):
+    out = tmp_path / "cmp"
+    for _ in range(2):
+        code, _, stderr = _run(["compare", str(tabular), "--out", str(out), "--json"], tmp_path)
+        assert code == 0, stderr
+    assert sorted(p.name for p in out.iterdir()) == ["compare-tab", "compare-tab-2"]
+    assert all((out / d / "result.json").is_file() for d in ("compare-tab", "compare-tab-2"))
