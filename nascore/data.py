@@ -155,8 +155,9 @@ def stream_image_task(name, read, idx: dict, labels: dict, *, image_shape: tuple
 
     def dataset(split, mean=None, std=None):
         r = test_read if split == "test" and test_read is not None else read
+        # the statistics pass (no mean yet) reads images unflattened
         return _NormalizedImages(r, idx[split], labels[split], scale=scale, mean=mean, std=std,
-                                 flatten=flatten)
+                                 flatten=flatten and mean is not None)
 
     mean, std = _stream_stats(dataset("train"), workers)
     shape = (int(np.prod(image_shape)),) if flatten else tuple(image_shape)

@@ -113,3 +113,11 @@ def test_mnist_streams_through_the_trainer_like_in_memory():
 def _mnist_cnn():
     torch.manual_seed(0)
     return nn.Sequential(nn.Conv2d(1, 4, 5, stride=2), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 12 * 12, 10))
+
+
+def test_streamed_flattened_images_equal_the_in_memory_features(folder):
+    mem = ImageFolder(root=str(folder), flatten=True).load()
+    st = ImageFolder(root=str(folder), flatten=True, stream=True, workers=0).load()
+    assert st.kind == mem.kind == "tabular" and st.input_shape == mem.input_shape == (3 * SIDE * SIDE,)
+    X = torch.cat([xb for xb, _ in st.valid.loader([list(range(len(st.valid)))])])
+    assert torch.allclose(X, mem.valid.X, rtol=1e-5, atol=1e-5)
