@@ -159,12 +159,14 @@ def main() -> None:
     parser.add_argument("--search-seeds", type=int, nargs="+", default=None)
     parser.add_argument("--partial", action="store_true",
                         help="train nothing; write the result from the checkpoint's finished units")
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help="checkpoint file (default: keyed by this commit, the dirty files and the settings)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     spec = dict(QUICK if args.quick else FULL)
     if args.search_seeds:
         spec["search_seeds"] = args.search_seeds
-    ckpt = None if args.quick else checkpoint("msranas_paired", spec)
+    ckpt = None if args.quick else (args.checkpoint or checkpoint("msranas_paired", spec))
     data = load_checkpoint(ckpt, {})
     if not args.partial:
         run_units(spec, data, ckpt)
@@ -176,6 +178,7 @@ def main() -> None:
     result["complete"] = (result["complete_search_seeds"] == spec["search_seeds"]
                           and result["complete_train_seeds"] == spec["train_seeds"])
     result["units_trained"] = len(data.get("trained", {}))
+    result["checkpoint"] = None if ckpt is None else ckpt.name  # its name starts with the commit that ran
     for c in result["comparisons"]:
         print(f"{c['arm']} vs {c['against']} [{c['unit'][:11]}]: n={c['n']} diff {c['diff_mean']} "
               f"se {c['diff_se']} z {c['z']}")

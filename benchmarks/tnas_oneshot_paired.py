@@ -48,9 +48,9 @@ FULL = {
     "datasets": {"digits": {"dataset": "digits", "seed": 0},
                  "mnist": {"dataset": "mnist", "seed": 0, "subset": 2000, "eval_subset": 1000}},
     "space": SPACE,
-    "evaluator": {"name": "train", "epochs": 8, "batch_size": 64, "lr": 0.05, "measure_latency": False},
-    "supernet": {"epochs": 10, "batch_size": 64, "archs_per_round": 10, "round_steps": 10, **VAE},
-    "oneshot": {"eps_inc": 0.1, "population": 20, "generations": 5, "top_k": 5},
+    "evaluator": {"name": "train", "epochs": 6, "batch_size": 64, "lr": 0.05, "measure_latency": False},
+    "supernet": {"epochs": 6, "batch_size": 64, "archs_per_round": 10, "round_steps": 10, **VAE},
+    "oneshot": {"eps_inc": 0.1, "population": 12, "generations": 3, "top_k": 4},
     "gradient": {"vae_candidates": 20},
     "seeds": [0, 1, 2, 3, 4], "ranking": {"archs": 20, "seeds": [0, 1]},
 }
@@ -121,6 +121,12 @@ def ranking(spec: dict, task_spec: dict, data: dict, key: str, ckpt) -> dict:
             "supernet_valid": out["supernet"], "kendall_tau": taus}
 
 
+def ranking_done(spec: dict, rdata: dict, ds: str) -> bool:
+    r = rdata.get("ranking", {}).get(ds)
+    return bool(r) and all(s in r["supernet"] for s in ("tnas", "uniform")) \
+        and len(r["standalone"]) >= spec["ranking"]["archs"] * len(spec["ranking"]["seeds"])
+
+
 def _space(spec):
     import nascore
 
@@ -171,30 +177,43 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--datasets", nargs="+", default=None)
-    parser.add_argument("--partial", action="store_true", help="run nothing; write from the checkpoint")
+    parser.add_argument("--partial", action="store_true", help="run nothing; write from the checkpoints")
+    parser.add_argument("--part", choices=["all", "searches", "ranking"], default="all",
+                        help="run only the paired searches or only the ranking study (separate checkpoints, "
+                             "so two processes can share the work)")
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help="the searches' checkpoint file (default: keyed by this commit and the settings)")
+    parser.add_argument("--ranking-checkpoint", type=Path, default=None,
+                        help="the ranking's checkpoint file (default: keyed by this commit and the settings)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     spec = dict(QUICK if args.quick else FULL)
     if args.datasets:
         spec["datasets"] = {d: spec["datasets"][d] for d in args.datasets}
-    ckpt = None if args.quick else checkpoint("tnas_oneshot_paired", spec)
+    ckpt = None if args.quick else (args.checkpoint or checkpoint("tnas_oneshot_paired", spec))
+    rckpt = None if args.quick else (args.ranking_checkpoint or checkpoint("tnas_oneshot_paired_ranking", spec))
     data = load_checkpoint(ckpt, {})
+    rdata = data if args.quick else load_checkpoint(rckpt, {})
+    if not rdata.get("ranking") and data.get("ranking"):  # an older invocation kept both in one file
+        rdata = {"ranking": data["ranking"]}
     runs = data.setdefault("runs", {})
-    result = {"ranking": {}}
+    result = {"ranking": {}, "checkpoints": {"searches": None if ckpt is None else ckpt.name,
+                                             "ranking": None if rckpt is None else rckpt.name}}
     for ds, task in spec["datasets"].items():
-        if not args.partial:
-            for seed in spec["seeds"]:
-                for arm in ARMS:
-                    key = f"{ds}/{arm}/{seed}"
-                    if key not in runs:
-                        runs[key] = search(spec, task, arm, seed)
-                        save_checkpoint(ckpt, data)
-                        print(f"{key}: test {runs[key]['test_accuracy']:.2f} valid {runs[key]['valid_accuracy']:.2f} "
-                              f"({runs[key]['seconds']:.0f} s)", flush=True)
-            result["ranking"][ds] = ranking(spec, task, data, ds, ckpt)
+        if not args.partial and args.part in ("all", "searches"):
+            # one comparison at a time (one-shot first), so a run cut short has whole pairs
+            for arm, seed in [(arm, seed) for pair in PAIRS for seed in spec["seeds"] for arm in pair]:
+                key = f"{ds}/{arm}/{seed}"
+                if key not in runs:
+                    runs[key] = search(spec, task, arm, seed)
+                    save_checkpoint(ckpt, data)
+                    print(f"{key}: test {runs[key]['test_accuracy']:.2f} valid {runs[key]['valid_accuracy']:.2f} "
+                          f"({runs[key]['seconds']:.0f} s)", flush=True)
+        if not args.partial and args.part in ("all", "ranking"):
+            result["ranking"][ds] = ranking(spec, task, rdata, ds, rckpt)
             print(f"{ds} ranking: tau {result['ranking'][ds]['kendall_tau']}", flush=True)
-        elif ds in data.get("ranking", {}) and all(s in data["ranking"][ds]["supernet"] for s in ("tnas", "uniform")):
-            result["ranking"][ds] = ranking(spec, task, data, ds, None)
+        elif ranking_done(spec, rdata, ds):
+            result["ranking"][ds] = ranking(spec, task, rdata, ds, None)
     result.update(analyse(spec, data))
     result["runs"] = runs
     result["complete"] = all(f"{ds}/{a}/{s}" in runs for ds in spec["datasets"] for a in ARMS for s in spec["seeds"]) \
