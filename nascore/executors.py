@@ -158,9 +158,12 @@ class _ExecutorBase:
         attempts = [0] * len(jobs)
         futures = {self.submit(fn, job): i for i, job in enumerate(jobs)}
         suspects: list[tuple[int, BaseException]] = []
+        broken = False
         while futures or suspects:
             if not futures:  # the batch is drained: rerun suspects one at a time
-                self._after_death()
+                if broken:
+                    self._after_death()
+                    broken = False
                 i, exc = suspects.pop(0)
                 if attempts[i] >= self.retries:
                     tries = attempts[i] + 1
@@ -178,6 +181,7 @@ class _ExecutorBase:
                 except Exception as exc:  # noqa: BLE001 - the caller records it
                     if self._worker_died(exc):
                         suspects.append((i, exc))
+                        broken = True
                         continue
                     yield i, None, exc
                     continue
