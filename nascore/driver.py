@@ -84,7 +84,7 @@ def run_pipeline(config, *, out=None, resume: bool = False, sets=None, quiet: bo
         try:
             created = _missing_parents(out)
             out.mkdir(parents=True, exist_ok=True)
-            store = RunStore(out)
+            store = RunStore(out, synchronous="NORMAL" if _cheap_evaluator(resolved) else "FULL")
             if resume:
                 stored = store.get_meta("config")
                 if stored is not None and stored != json.loads(json.dumps(resolved)):
@@ -199,13 +199,24 @@ def preflight(registry, resolved: dict) -> None:
             check(resolved, space)
 
 
+def _cheap_evaluator(resolved: dict) -> bool:
+    """Whether the run's evaluator declares ``cheap`` (an evaluation costs less than an
+    fsync, e.g. a table lookup): its store then commits rows without fsync (RunStore.relax_sync)."""
+    from .params import component_class
+    from .plugins import get_registry
+
+    try:
+        factory = get_registry().get("evaluator", resolved["evaluator"]["name"]).factory
+        return bool(getattr(component_class(factory), "cheap", False))
+    except Exception:  # noqa: BLE001 - an unknown evaluator is reported by preflight, not here
+        return False
+
+
 def _execute(registry, resolved: dict, out: Path | None, store, console: Console, resume: bool,
              report: bool = False) -> dict:
     t0 = time.time()
     space = _build(registry, "search_space", resolved["space"])
     evaluator = _build(registry, "evaluator", resolved["evaluator"])
-    if store is not None and getattr(evaluator, "cheap", False):
-        store.relax_sync()  # an evaluation cheaper than an fsync is replayed, not fsynced
     executor = _build(registry, "executor", resolved["executor"])
     ctx = SearchContext(
         config=resolved, space=space, evaluator=evaluator, executor=executor, store=store, out=out,
@@ -236,7 +247,7 @@ def _execute(registry, resolved: dict, out: Path | None, store, console: Console
         store.event("finish", wall_seconds=summary["wall_seconds"])
     if out is not None:
         tmp = out / "result.json.tmp"  # atomic: a run killed while writing has no result.json
-        tmp.write_text(json.dumps(summary, indent=1, default=str))
+        tmp.write_text(json.dumps(summary, default=str))  # no indent: the C encoder, 10x faster
         os.replace(tmp, out / "result.json")
     if out is not None and report:
         try:

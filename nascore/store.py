@@ -170,7 +170,10 @@ class RunStore:
     taking the lock.  Thread-safe: executor callbacks may add results from other threads.
     """
 
-    def __init__(self, run_dir, *, create: bool = True, readonly: bool = False):
+    def __init__(self, run_dir, *, create: bool = True, readonly: bool = False, synchronous: str = "FULL"):
+        if synchronous not in ("FULL", "NORMAL"):
+            raise RunStoreError(f"synchronous must be FULL or NORMAL, got {synchronous!r}")
+        self.synchronous = synchronous  # NORMAL: see relax_sync
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / DB_NAME
         self.readonly = readonly
@@ -213,7 +216,7 @@ class RunStore:
             mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if mode.lower() != "wal":
                 raise RunStoreError(f"{self.path}: SQLite refused WAL mode (got {mode!r}); use a local disk")
-            db.execute("PRAGMA synchronous=FULL")
+            db.execute(f"PRAGMA synchronous={self.synchronous}")
             db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
             raise RunStoreError(f"{self.path} is not a readable run store: {exc}") from None
