@@ -50,7 +50,7 @@ def test_space_architectures_are_darts_architectures():
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("msranas") / "run"
-    result = nascore.run(TINY, out=out)
+    result = nascore.run(TINY, out=out, report=True)  # the API writes a report only when asked
     return out, result
 
 
@@ -66,9 +66,13 @@ def test_tiny_search_on_digits(run_dir):
     assert table[-1]["flops"] == best["metrics"]["flops"]  # the last exit's cost is the whole network
     assert 0 < info["anytime"]["summary"]["first_flops_share"] < 1
     assert len(info["search"]["epochs"]) == 1 and info["search_cost"]["ratio"] > 0
-    for name in ("best.pt", "msranas_cells.png", "msranas_anytime.png", "report.html"):
+    for name in ("best.pt", "msranas_cells.png", "msranas_anytime.png", "msranas_search.png", "report.html"):
         assert (out / name).is_file(), name
     assert "msranas_cells.png" in (out / "report.html").read_text()
+    search = info["search"]
+    assert search["alpha_lr_scale"] == "steps" and search["arch_steps"] >= 1
+    assert search["alpha_lr"] == pytest.approx(3e-4 * max(1.0, 19550 / search["arch_steps"]))
+    assert len(search["alpha_movement"]) == 1 and search["cell_stability"]["transitions"] == 0
 
 
 def test_anytime_command_reproduces_the_run(run_dir):

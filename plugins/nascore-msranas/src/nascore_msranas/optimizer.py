@@ -152,7 +152,7 @@ class MSRANAS:
         model, state = self._final_model(ctx, best, weights)
         anytime = None if model is None else self._anytime(ctx, model)
         info.update(self._describe(ctx, best, record, anytime))
-        self._figures(ctx, best, anytime)
+        self._figures(ctx, best, anytime, record)
         return SearchResult(best=ctx.space.make(best.genome), info=info, state_dict=state,
                             metrics=self._metrics(ctx, best, record, anytime))
 
@@ -289,14 +289,17 @@ class MSRANAS:
                             "ratio": search_epoch / derived_epoch if derived_epoch else None},
         }
 
-    def _figures(self, ctx, best, anytime) -> None:
+    def _figures(self, ctx, best, anytime, record=None) -> None:
         if ctx.out is None:
             return
-        from .plots import plot_anytime, plot_cells
+        from .plots import plot_anytime, plot_cells, plot_search_movement
 
         arch = ctx.space.make(best.genome)
         cells = plot_cells(ctx.space, arch, ctx.out / "msranas_cells.png")
         ctx.add_figure(cells, "MS-RANAS searched cells (normal, reduction)")
+        if record is not None and record.epochs and "alpha" in record.epochs[0]:
+            moved = plot_search_movement(record.epochs, record.stability, ctx.out / "msranas_search.png")
+            ctx.add_figure(moved, "MS-RANAS search: alpha's movement from uniform and the derived cell's stability")
         if anytime is None:
             return
         curve = plot_anytime({"searched cell": anytime["table"]}, ctx.out / "msranas_anytime.png",

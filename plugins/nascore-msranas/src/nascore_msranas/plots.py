@@ -92,3 +92,26 @@ def plot_anytime(curves: Mapping[str, list[dict]], path, thresholds: Mapping[str
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     return Path(path)
+
+
+def plot_search_movement(epochs, stability: Mapping, path: Path) -> Path:
+    """Per search epoch: max |softmax(alpha) - 1/K| and the mean normalised edge entropy
+    (left), and the fraction of the derived cell's edges kept from the previous epoch
+    (right) -- whether the search moved and whether its cell settled."""
+    fig = Figure(figsize=(9, 3.2))
+    ax, bx = fig.subplots(1, 2)
+    xs = list(range(1, len(epochs) + 1))
+    ax.plot(xs, [e["alpha"]["max_abs_dev"] for e in epochs], marker="o", label="max |softmax - 1/K|")
+    ax.plot(xs, [e["alpha"]["entropy_mean"] for e in epochs], marker="s", label="edge entropy / log K (mean)")
+    ax.set_xlabel("search epoch")
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize=8)
+    unchanged = list(stability.get("unchanged", []))
+    bx.plot(xs[1:], unchanged, marker="o")
+    bx.set_xlabel("search epoch")
+    bx.set_ylabel("edges kept from the previous epoch")
+    bx.set_ylim(0, 1.05)
+    bx.set_title(f"last quarter stable: {stability.get('last_quarter_stable')}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return path
