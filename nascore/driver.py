@@ -162,7 +162,7 @@ def _space_adds_metrics(space, evaluator) -> bool:
     from .arch import SearchSpace
 
     own = getattr(type(space), "metrics", None)
-    return getattr(evaluator, "needs_task", True) and own is not None and own is not SearchSpace.metrics
+    return evaluator.needs_task and own is not None and own is not SearchSpace.metrics
 
 
 def preflight(registry, resolved: dict) -> None:
@@ -178,9 +178,9 @@ def preflight(registry, resolved: dict) -> None:
     space = _build(registry, "search_space", resolved["space"])
     evaluator = _build(registry, "evaluator", resolved["evaluator"])
     compressors = [_build(registry, "compressor", t) for t in resolved.get("compress", [])]
-    if getattr(evaluator, "needs_task", True) or compressors:
+    if evaluator.needs_task or compressors:
         if "task" not in resolved:
-            who = (f"the {resolved['evaluator']['name']!r} evaluator" if getattr(evaluator, "needs_task", True)
+            who = (f"the {resolved['evaluator']['name']!r} evaluator" if evaluator.needs_task
                    else f"compressor {resolved['compress'][0]['name']!r}")
             raise ConfigError(f"{who} needs a dataset: add a [task] table, e.g. dataset = \"digits\"")
         from .data import load_task
