@@ -243,3 +243,13 @@ def test_cell_stability_of_a_constructed_sequence():
     s = cell_stability(space, [g0, g1, g1, g0])
     assert s["unchanged"] == pytest.approx([7 / 8, 1.0, 7 / 8]) and s["changes"] == 2
     assert s["last_quarter"] == pytest.approx(7 / 8) and s["last_quarter_stable"] is False
+
+
+def test_steps_per_epoch_matches_the_trainers_batching():
+    from nascore.api import WeightSharingTrainer
+    from nascore_msranas.search import steps_per_epoch
+
+    for n, bs in ((64, 32), (65, 32), (66, 32), (1, 8), (100, 128)):
+        trainer = WeightSharingTrainer(batch_size=bs)
+        assert steps_per_epoch(n, bs) == len(trainer._epoch_bounds(n)), (n, bs)
+    assert steps_per_epoch(65, 32) == 2 and steps_per_epoch(66, 32) == 3

@@ -81,6 +81,13 @@ def scaled_alpha_lr(alpha_lr: float, arch_steps: int, rule: str = "steps",
     return alpha_lr * max(1.0, reference_steps / max(int(arch_steps), 1))
 
 
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    """Architecture steps of one search epoch over ``n`` sample pairs: the core trainer's
+    epoch batching (``drop_single``: a trailing batch of one sample is left out)."""
+    sizes = [min(lo + batch_size, n) - lo for lo in range(0, n, batch_size)]
+    return sum(1 for size in sizes if size > 1 or n == 1)
+
+
 def alpha_movement(weights: dict) -> dict:
     """How far ``softmax(alpha)`` is from its uniform start: the largest
     ``|softmax - 1/K|`` over all edges and ops, and the per-edge entropy divided by
@@ -171,8 +178,7 @@ class Searcher:
         self.valid = task.valid
         self.criterion = Trainer(exit_weights=None if settings.exit_weights is None
                                  else list(settings.exit_weights), device="cpu")
-        n_pairs = min(len(half_w), len(half_a))
-        self.arch_steps = settings.epochs * len(self.trainer._epoch_bounds(n_pairs))
+        self.arch_steps = settings.epochs * steps_per_epoch(min(len(half_w), len(half_a)), settings.batch_size)
         self.alpha_lr = scaled_alpha_lr(settings.alpha_lr, self.arch_steps, settings.alpha_lr_scale,
                                         settings.reference_arch_steps)
         self.a_opt = torch.optim.Adam(self.alphas, lr=self.alpha_lr, betas=(0.5, 0.999),
