@@ -24,6 +24,8 @@ from nascore.api import ConfigError
 
 def check_supernet_space(space) -> None:
     """ConfigError unless the space offers ``supernet``, ``to_path`` and ``from_weights``."""
+    # one-shot support is a capability of some spaces (nb201, darts), not a protocol member:
+    # this check turns its absence into one clear error before any training
     missing = [m for m in ("supernet", "to_path", "from_weights") if not hasattr(space, m)]
     if missing:
         raise ConfigError(
