@@ -139,5 +139,5 @@ def provenance(command=None, settings: dict | None = None, seeds=None, tuned_on=
     return {"commit": commit.strip() if commit else None,
             "dirty": bool(dirty_files) if dirty_files is not None else None,
             "dirty_files": dirty_files,
-            "command": command, "settings": settings or {}, "seeds": list(seeds) if seeds is not None else [],
+            "command": command, "settings": settings or {}, "seeds": (dict(seeds) if isinstance(seeds, dict) else list(seeds)) if seeds is not None else [],
             "tuned_on": tuned_on}
