@@ -98,9 +98,14 @@ def test_higher_confidence_stops_fewer(fitted):
     assert counts[0] >= counts[1] >= counts[2] and counts[0] > counts[2]
 
 
-def test_defaults_check_at_quarters_on_the_log_error_scale(fitted):
+def test_default_check_points():
+    # defaults chosen on the digits curve set (benchmarks/ngram_srm_acceleration.py): every 15%, 6 times
+    assert SRMEarlyStopping().check_points(20) == [3, 6, 9, 12, 15, 18]
+
+
+def test_quarters_on_the_log_error_scale(fitted):
     _, data = fitted
-    stopper = SRMEarlyStopping(min_curves=10)
+    stopper = SRMEarlyStopping(min_curves=10, fraction=0.25, repeats=3)
     assert stopper.check_points(20) == [5, 10, 15] and stopper.check_points(EPOCHS) == [3, 6, 9]
     stopper.update([evaluation(i, c) for i, c in enumerate(data[:40])])
     assert stopper.srm_.target_transform == "log-error" and list(stopper.srm_.taus_) == [3, 6, 9]
