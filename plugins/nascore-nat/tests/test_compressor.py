@@ -29,7 +29,8 @@ RUN = {
     "space": {"name": "darts", "nodes": 3, "C": 4, "layers": 3},
     "optimizer": {"name": "random-search"},
     "evaluator": {"name": "train", "epochs": 1, "batch_size": 64},
-    "compress": [{"name": "nat", "epochs": 1, "C": 4, "layers": 3, "samples": 3, "batch_size": 64}],
+    "compress": [{"name": "nat", "epochs": 1, "C": 4, "layers": 3, "samples": 3, "batch_size": 64,
+                  "calibrate_top": 1, "calibrate_epochs": 1}],
 }
 
 
@@ -49,7 +50,13 @@ def test_pipeline_run_compresses_the_best_cell(run_dir):
     for split in ("valid_accuracy", "test_accuracy"):
         assert 0 <= before[split] <= 100 and 0 <= after[split] <= 100
     info = stage["info"]
-    assert len(info["history"]) == 1 and info["policy_seconds"] > 0
+    assert len(info["history"]) == 2 + 1 and info["policy_seconds"] > 0  # 2 warm-up epochs, 1 of Algorithm 1
+    # calibrated inference (the default): the input is trained and scored first, the output is the best
+    cands = info["candidates"]
+    assert info["mode"] == "calibrated" and cands[0]["is_input"] and 1 <= len(cands) <= 2
+    best = max(c["valid_accuracy"] for c in cands)
+    chosen = [c for c in cands if c["genotype"] == info["genotype_after"]]
+    assert chosen and chosen[0]["valid_accuracy"] == best >= cands[0]["valid_accuracy"]
     assert info["space"]["include_none"] in (True, False)
     space = nascore.create("search_space", "darts", **{k: v for k, v in info["space"].items() if k != "name"})
     arch = space.make(stage["arch"]["genome"])  # the optimized arch is valid in the reported space

@@ -5,9 +5,14 @@ output of the previous cell) and ``B`` intermediate nodes ``2 .. B+1``; every
 intermediate node sums exactly two incoming edges, each carrying an operation.  NAT
 divides operations into three categories (Fig. 2c): ``N`` the null connection
 (``none``), ``S`` the skip connection (``skip_connect``) and ``O`` any other
-(computational) operation.  The allowed transitions never raise the cost:
+(computational) operation.  The allowed transitions are
 
     O -> O (keep), S, N        S -> S (keep), N        N -> N (keep), S
+
+They do not by themselves keep the cost from rising: ``N -> S`` adds an edge, and a skip
+out of a reduction cell's inputs is a parameterised factorized reduction, dearer than a
+pooling op.  ``transition_mask(cell, cost_ok)`` forbids those where the cost must not
+rise (:mod:`nascore_nat.costs`).
 
 A policy therefore chooses, for every edge, one of three actions ``keep`` / ``skip`` /
 ``none``; :func:`transition_mask` says which of them are allowed for each edge.  An

@@ -6,6 +6,8 @@ import json
 
 import click
 
+from .defaults import DEFAULTS as D
+
 #: channels and cells of the networks ``optimize`` trains when the input has no space (CPU-sized)
 DEFAULT_NETWORK = {"C": 8, "layers": 5}
 
@@ -72,15 +74,38 @@ def make_group() -> click.Group:
     @click.option("--task", "dataset", default="digits", show_default=True,
                   help="dataset to learn the policy and train on")
     @click.option("--subset", type=click.IntRange(min=1), help="keep this many training samples")
-    @click.option("--policy", type=click.Choice(["gcn", "lstm", "random"]), default="gcn", show_default=True)
-    @click.option("--inference", type=click.Choice(["sampling", "maximum"]), default="sampling", show_default=True)
-    @click.option("--samples", type=click.IntRange(min=1), default=10, show_default=True,
-                  help="candidates of sampling inference")
-    @click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True, help="epochs of Algorithm 1")
-    @click.option("--inputs", type=click.Choice(["neighbourhood", "space"]), default="neighbourhood", show_default=True,
+    @click.option("--policy", type=click.Choice(["gcn", "lstm", "random"]), default=D["policy"], show_default=True)
+    @click.option("--inference", type=click.Choice(["calibrated", "sampling", "maximum"]), default=D["inference"],
+                  show_default=True, help="calibrated: the shared-weight shortlist and the input trained for real, "
+                  "best on validation kept; sampling: the paper's best of --samples by shared weights")
+    @click.option("--samples", type=click.IntRange(min=1), default=D["samples"], show_default=True,
+                  help="candidates drawn from the policy at inference")
+    @click.option("--calibrate-top", type=click.IntRange(min=1), default=D["calibrate_top"], show_default=True,
+                  help="calibrated inference: candidates trained for real beside the input")
+    @click.option("--calibrate-epochs", type=click.IntRange(min=1), default=D["calibrate_epochs"], show_default=True,
+                  help="calibrated inference: epochs of that training")
+    @click.option("--epochs", type=click.IntRange(min=1), default=D["epochs"], show_default=True,
+                  help="epochs of Algorithm 1")
+    @click.option("--batch-size", type=click.IntRange(min=1), default=D["batch_size"], show_default=True,
+                  help="mini-batch size of Algorithm 1")
+    @click.option("--theta-lr", type=click.FloatRange(min=0.0, min_open=True), default=D["theta_lr"],
+                  show_default=True, help="Adam learning rate of the policy")
+    @click.option("--entropy-weight", type=click.FloatRange(min=0.0), default=D["entropy_weight"], show_default=True,
+                  help="lambda of the entropy regularizer (Eq. 4)")
+    @click.option("--entropy-floor", type=click.FloatRange(0.0, 1.0), default=D["entropy_floor"], show_default=True,
+                  help="collapse guard: fraction of the uniform policy's entropy (0 disables)")
+    @click.option("--m", "m", type=click.IntRange(min=1), default=D["m"], show_default=True,
+                  help="input architectures per policy step")
+    @click.option("--n", "n", type=click.IntRange(min=1), default=D["n"], show_default=True,
+                  help="sampled architectures per input per policy step")
+    @click.option("--inputs", type=click.Choice(["neighbourhood", "space"]), default=D["inputs"], show_default=True,
                   help="p(beta) while training the transformer")
-    @click.option("--warmup-epochs", type=click.IntRange(min=0), default=0, show_default=True,
+    @click.option("--input-fraction", type=click.FloatRange(0.0, 1.0), default=D["input_fraction"],
+                  show_default=True, help="share of the supernet's draws that are the input cell")
+    @click.option("--warmup-epochs", type=click.IntRange(min=0), default=D["warmup_epochs"], show_default=True,
                   help="epochs training the supernet on the input cell before Algorithm 1")
+    @click.option("--max-cost-ratio", type=click.FloatRange(min=1.0), default=D["max_cost_ratio"], show_default=True,
+                  help="allowed params and MAdds of the output as a multiple of the input's (1: never more)")
     @click.option("--train-epochs", type=click.IntRange(min=1), default=10, show_default=True,
                   help="epochs of training each network from scratch")
     @click.option("--C", "channels", type=click.IntRange(min=2),
@@ -88,7 +113,7 @@ def make_group() -> click.Group:
     @click.option("--layers", type=click.IntRange(min=3),
                   help="cells of the trained networks (default: a run's own, else 5)")
     @click.option("--seed", type=int, default=0, show_default=True)
-    @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or auto")
+    @click.option("--device", default=D["device"], show_default=True, help="cpu, cuda or auto")
     @click.option("--no-retrain", is_flag=True, help="skip training the networks from scratch (no accuracies)")
     @click.option("--png", type=click.Path(dir_okay=False), help="drawing of both cells (default nat_GENOTYPE.png)")
     @click.option("--json", "as_json", is_flag=True, help="print the result as JSON")

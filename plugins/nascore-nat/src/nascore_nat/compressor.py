@@ -4,8 +4,9 @@
 (Algorithm 1, supernet shaped like ``arch``'s cells), transforms ``arch`` (sampling- or
 maximum-GCN, Section 3.4), and retrains the optimized network from scratch with the
 run's training budget (Section 4.1: "we replace the original cell with the optimized one
-and train the model from scratch").  Parameters and multiply-adds never rise (see
-:mod:`nascore_nat.costs`).
+and train the model from scratch").  Parameters and multiply-adds never rise unless
+``max_cost_ratio`` > 1 allows it (see :mod:`nascore_nat.costs`).  The defaults are
+:data:`nascore_nat.defaults.DEFAULTS`, shared with the API class and the CLI.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import attrs
 from nascore.api import in_range, one_of, param
 from nascore.api import Compressed
 
+from .defaults import DEFAULTS as D
+
 
 @attrs.define
 class NATCompressor:
@@ -25,33 +28,50 @@ class NATCompressor:
 
     conformance: ClassVar[dict] = {
         "space": "darts",
-        "params": {"epochs": 1, "C": 4, "layers": 3, "samples": 2, "retrain": False, "batch_size": 128},
+        "params": {"epochs": 1, "C": 4, "layers": 3, "samples": 2, "retrain": False, "batch_size": 128,
+                   "inference": "sampling", "warmup_epochs": 0},
     }
 
-    policy: str = param("gcn", help="policy: gcn (NAT, Eq. 3), lstm or random (Section 4.4 baselines)",
+    policy: str = param(D["policy"], help="policy: gcn (NAT, Eq. 3), lstm or random (Section 4.4 baselines)",
                         validator=one_of("gcn", "lstm", "random"))
-    inference: str = param("sampling", help="sampling (best of `samples` draws by shared-weight validation "
-                           "accuracy) or maximum (argmax per edge)", validator=one_of("sampling", "maximum"))
-    samples: int = param(10, help="candidates drawn by sampling inference (10 in NAT's code)", validator=in_range(1))
-    epochs: int = param(10, help="epochs of Algorithm 1 (100 in the paper)", validator=in_range(1))
-    inputs: str = param("neighbourhood", help="p(beta) while training: 'space' (uniform over the cell space, the "
-                        "paper) or 'neighbourhood' (the input cell's transitions; learns in few epochs)",
+    inference: str = param(D["inference"], help="calibrated (the best of the shared-weight shortlist and the input "
+                           "after calibrate_epochs of real training), sampling (best of `samples` draws by "
+                           "shared-weight validation accuracy, the paper) or maximum (argmax per edge)",
+                           validator=one_of("calibrated", "sampling", "maximum"))
+    samples: int = param(D["samples"], help="candidates drawn from the policy at inference (10 in NAT's code)",
+                         validator=in_range(1))
+    calibrate_top: int = param(D["calibrate_top"], help="calibrated inference: candidates (best by shared weights) "
+                               "trained for real beside the input", validator=in_range(1))
+    calibrate_epochs: int = param(D["calibrate_epochs"], help="calibrated inference: epochs of that training "
+                                  "(the run's trainer settings otherwise)", validator=in_range(1))
+    epochs: int = param(D["epochs"], help="epochs of Algorithm 1 (100 in the paper)", validator=in_range(1))
+    inputs: str = param(D["inputs"], help="p(beta) while training: 'neighbourhood' (the input cell's transitions, "
+                        "never to null) or 'space' (uniform over the cell space without nulls, the paper)",
                         validator=one_of("space", "neighbourhood"))
-    warmup_epochs: int = param(0, help="epochs training the supernet on the input cell alone before Algorithm 1 "
-                               "(0 in the paper)", validator=in_range(0))
-    C: int = param(8, help="channels of the supernet", validator=in_range(2))
-    layers: int = param(5, help="cells of the supernet (8 in the paper)", validator=in_range(3))
-    batch_size: int = param(32, help="mini-batch size of Algorithm 1 (64 in NAT's code)", validator=in_range(1))
-    theta_lr: float = param(1e-3, help="Adam learning rate of the policy (3e-4 in NAT's code, over ~100x more steps)",
+    input_fraction: float = param(D["input_fraction"], help="share of the supernet's draws that are the input cell",
+                                  validator=in_range(0.0, 1.0))
+    warmup_epochs: int = param(D["warmup_epochs"], help="epochs training the supernet on the input cell alone "
+                               "before Algorithm 1 (0 in the paper)", validator=in_range(0))
+    C: int = param(D["C"], help="channels of the supernet", validator=in_range(2))
+    layers: int = param(D["layers"], help="cells of the supernet (8 in the paper)", validator=in_range(3))
+    batch_size: int = param(D["batch_size"], help="mini-batch size of Algorithm 1 (64 in NAT's code)",
+                            validator=in_range(1))
+    theta_lr: float = param(D["theta_lr"], help="Adam learning rate of the policy (3e-4 in the paper)",
                             validator=in_range(0.0, low_open=True))
-    entropy_weight: float = param(0.003, help="lambda of the entropy regularizer (Eq. 4)", validator=in_range(0.0))
-    m: int = param(1, help="input architectures per policy step", validator=in_range(1))
-    n: int = param(1, help="sampled architectures per input per policy step", validator=in_range(1))
+    entropy_weight: float = param(D["entropy_weight"], help="lambda of the entropy regularizer (Eq. 4)",
+                                  validator=in_range(0.0))
+    entropy_floor: float = param(D["entropy_floor"], help="collapse guard: fraction of the uniform policy's "
+                                 "entropy below which the entropy coefficient rises; 0 disables",
+                                 validator=in_range(0.0, 1.0))
+    m: int = param(D["m"], help="input architectures per policy step", validator=in_range(1))
+    n: int = param(D["n"], help="sampled architectures per input per policy step", validator=in_range(1))
+    max_cost_ratio: float = param(D["max_cost_ratio"], help="allowed params and MAdds of the output as a multiple "
+                                  "of the input's (1: never more)", validator=in_range(1.0))
     retrain: bool = param(True, help="train the optimized network (and the input one when no model is given) from "
                           "scratch with the run's trainer settings")
     retrain_epochs: int | None = param(None, help="epochs of that retraining; none: the run's evaluator epochs",
                                        validator=in_range(1))
-    device: str = param("cpu", help="device of Algorithm 1: cpu, cuda or auto")
+    device: str = param(D["device"], help="device of Algorithm 1: cpu, cuda or auto")
 
     def transformer(self, seed: int = 0):
         """The :class:`~nascore_nat.transformer.NeuralArchitectureTransformer` these parameters describe."""
@@ -59,8 +79,9 @@ class NATCompressor:
 
         return NeuralArchitectureTransformer(
             policy=self.policy, epochs=self.epochs, C=self.C, layers=self.layers, batch_size=self.batch_size,
-            theta_lr=self.theta_lr, entropy_weight=self.entropy_weight, m=self.m, n=self.n, inputs=self.inputs,
-            warmup_epochs=self.warmup_epochs, device=self.device, seed=seed,
+            theta_lr=self.theta_lr, entropy_weight=self.entropy_weight, entropy_floor=self.entropy_floor,
+            m=self.m, n=self.n, inputs=self.inputs, input_fraction=self.input_fraction,
+            warmup_epochs=self.warmup_epochs, max_cost_ratio=self.max_cost_ratio, device=self.device, seed=seed,
         )
 
     def compress(self, arch, model, task, ctx) -> Compressed:
@@ -78,9 +99,19 @@ class NATCompressor:
             pair_arch, pair_space = arch_from_pair(pair, space)
             return pair_space.cost(pair_arch, task)
 
+        def score(pair):
+            """Validation accuracy after calibrate_epochs of the run's training, seeded weights."""
+            from nascore.api import build_seeded
+
+            pair_arch, pair_space = arch_from_pair(pair, space)
+            net = build_seeded(pair_space, pair_arch, task, ctx.seed)
+            trainer = ctx.trainer(epochs=self.calibrate_epochs)
+            trainer.fit(net, task, seed=ctx.seed)
+            return trainer.accuracy(net, task.valid)
+
         t1 = time.perf_counter()
         alpha, info = nat.transform(beta, task, mode=self.inference, samples=self.samples, seed=ctx.seed,
-                                    cost_fn=cost_fn)
+                                    cost_fn=cost_fn, score=score, calibrate_top=self.calibrate_top)
         infer_seconds = time.perf_counter() - t1
         alpha_arch, out_space = arch_from_pair(alpha, space)
         before, after = cost_fn(beta), cost_fn(alpha)

@@ -56,9 +56,12 @@ class EdgeCosts:
     """Where each cell kind sits in a DARTS network (channels and resolution per cell),
     and whether replacing an edge's op keeps it at most as expensive everywhere."""
 
-    def __init__(self, input_shape, C: int, layers: int):
+    def __init__(self, input_shape, C: int, layers: int, slack: tuple[float, float] = (0.0, 0.0)):
+        """``slack = (params, flops)``: how much dearer one edge may become (0, 0: never
+        dearer; ``max_cost_ratio > 1`` sets it to the allowed rise of the whole network)."""
         from nascore.nn.networks import reduction_layers, stem_halvings
 
+        self.slack = (float(slack[0]), float(slack[1]))
         _, H, W = (int(s) for s in input_shape)
         for _ in range(stem_halvings(max(H, W))):
             H, W = math.ceil(H / 2), math.ceil(W / 2)
@@ -78,7 +81,7 @@ class EdgeCosts:
         stride = 2 if cell.reduction and e.src < 2 else 1
         for C, H, W in self.places[kind]:
             new, old = op_cost(new_op, C, stride, H, W), op_cost(e.op, C, stride, H, W)
-            if new[0] > old[0] or new[1] > old[1]:
+            if new[0] > old[0] + self.slack[0] or new[1] > old[1] + self.slack[1]:
                 return False
         return True
 
@@ -87,10 +90,10 @@ class EdgeCosts:
         return lambda index, new_op: self.edge_ok(cell, index, new_op)
 
 
-def enforce_budget(beta: CellPair, alpha: CellPair, cost_fn) -> CellPair:
+def enforce_budget(beta: CellPair, alpha: CellPair, cost_fn, ratio: float = 1.0) -> CellPair:
     """``alpha`` with changed edges reverted to ``beta``'s ops, one at a time (last first),
-    until ``cost_fn(alpha)`` is at most ``cost_fn(beta)`` in params and flops."""
-    budget = cost_fn(beta)
+    until ``cost_fn(alpha)`` is at most ``ratio`` times ``cost_fn(beta)`` in params and flops."""
+    budget = {k: ratio * v for k, v in cost_fn(beta).items() if k in ("params", "flops")}
 
     def fits(pair):
         c = cost_fn(pair)

@@ -117,8 +117,10 @@ class Policy(nn.Module):
 
     @staticmethod
     def entropy(log_probs: torch.Tensor) -> torch.Tensor:
-        """``H(pi(. | beta))``: the sum of the per-edge entropies (edges are independent)."""
-        return -(log_probs.exp() * log_probs).sum()
+        """``H(pi(. | beta))``: the sum of the per-edge entropies (edges are independent).
+        Forbidden actions (probability 0, log-probability down to ``-inf``) add nothing:
+        their log-probabilities are clamped so that ``0 * log 0`` is 0, not NaN."""
+        return -(log_probs.exp() * log_probs.clamp(min=-1e4)).sum()
 
 
 class GraphConvolution(nn.Module):

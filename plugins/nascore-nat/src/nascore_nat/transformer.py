@@ -1,17 +1,30 @@
 """The Neural Architecture Transformer: training by Algorithm 1 and inference (Section 3.4).
 
 Training alternates, every epoch, (a) updating the shared weights ``w`` of the supernet on
-architectures ``beta ~ p(.)`` (uniform over the cell space) with one slice of the training
-data (40 %), and (b) updating the policy parameters ``theta`` by policy gradient on the
-other slice (60 %), Eq. 5:
+input architectures ``beta ~ p(.)`` with one slice of the training data (40 %), and (b)
+updating the policy parameters ``theta`` by policy gradient on the other slice (60 %), Eq. 5:
 
     grad J = 1/(mn) sum_i sum_j [ grad log pi(alpha_j | beta_i) (R(alpha_j, w) - R(beta_i, w))
                                   + lambda grad H(pi(. | beta_i)) ]
 
 with ``R`` the accuracy on the current mini-batch under the shared weights, ``lambda`` =
-0.003 and ``m = n = 1`` (Section 4.1).  Inference either samples ``K`` architectures from
-the policy and keeps the one with the best validation accuracy under the shared weights
-(sampling-GCN) or takes the most probable action on every edge (maximum-GCN).
+0.003 and ``m = n = 1`` (Section 4.1).
+
+What this module adds to the paper, because at CPU scale the paper's recipe gives a
+biased reward and a collapsing policy (issue 17):
+
+* ``p(.)`` (:meth:`NeuralArchitectureTransformer.sample_input`) is by default the input
+  cell's neighbourhood *without null edges* (NAT's code keeps nulls out of its input
+  cells), the input cell itself a quarter of the time, after ``warmup_epochs`` of
+  training ``w`` on the input alone;
+* :class:`EntropyGuard` raises the entropy coefficient above ``lambda`` while the policy's
+  entropy is below a floor (a fraction of the uniform policy's);
+* inference: ``sampling`` (the paper's sampling-GCN: best of ``K`` draws by validation
+  accuracy under the shared weights), ``maximum`` (maximum-GCN: argmax per edge) and
+  ``calibrated`` (the shared-weight shortlist trained for real, the input included:
+  :func:`calibrated_choice`);
+* ``max_cost_ratio`` > 1 admits transitions that raise the cost (a null edge becoming a
+  skip, a strided skip out of a reduction cell), up to that multiple of the input's.
 
 Both phases run in the core :class:`~nascore.api.WeightSharingTrainer`
 (``alternate="epoch"``): the weight phase's path-sampling callback draws the ``m`` inputs
@@ -34,6 +47,7 @@ from nascore.api import in_range, one_of, param
 
 from .cell import Cell, CellPair, Edge, transition_mask
 from .costs import EdgeCosts, enforce_budget, network_cost
+from .defaults import DEFAULTS as D
 from .policy import Policy, make_policy
 from .supernet import CellSupernet
 
@@ -46,28 +60,43 @@ BASE_OPS = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect",
 class NeuralArchitectureTransformer:
     """NAT (Section 3): learns ``pi(alpha | beta; theta)`` with Algorithm 1, then transforms cells."""
 
-    policy: str = param("gcn", help="policy network: gcn (NAT, Eq. 3), lstm or random",
+    policy: str = param(D["policy"], help="policy network: gcn (NAT, Eq. 3), lstm or random",
                         validator=one_of("gcn", "lstm", "random"))
-    epochs: int = param(10, help="training epochs of Algorithm 1 (100 in the paper)", validator=in_range(1))
-    C: int = param(8, help="channels of the supernet's first cells", validator=in_range(2))
-    layers: int = param(5, help="cells in the supernet (8 in the paper)", validator=in_range(3))
-    batch_size: int = param(64, help="mini-batch size of both phases", validator=in_range(1))
+    epochs: int = param(D["epochs"], help="training epochs of Algorithm 1 (100 in the paper)", validator=in_range(1))
+    C: int = param(D["C"], help="channels of the supernet's first cells", validator=in_range(2))
+    layers: int = param(D["layers"], help="cells in the supernet (8 in the paper)", validator=in_range(3))
+    batch_size: int = param(D["batch_size"], help="mini-batch size of both phases (64 in NAT's code)",
+                            validator=in_range(1))
     w_lr: float = param(0.05, help="SGD learning rate of the shared weights (cosine annealed)",
                         validator=in_range(0.0, low_open=True))
     w_momentum: float = param(0.9, help="SGD momentum of the shared weights", validator=in_range(0.0, 1.0))
     w_weight_decay: float = param(3e-4, help="weight decay of the shared weights", validator=in_range(0.0))
-    theta_lr: float = param(3e-3, help="Adam learning rate of the policy", validator=in_range(0.0, low_open=True))
-    entropy_weight: float = param(0.003, help="lambda of the entropy regularizer (Eq. 4)", validator=in_range(0.0))
-    m: int = param(1, help="input architectures beta per policy step", validator=in_range(1))
-    n: int = param(1, help="sampled architectures alpha per input per policy step", validator=in_range(1))
+    theta_lr: float = param(D["theta_lr"], help="Adam learning rate of the policy (3e-4 in the paper)",
+                            validator=in_range(0.0, low_open=True))
+    entropy_weight: float = param(D["entropy_weight"], help="lambda of the entropy regularizer (Eq. 4); the "
+                                  "floor guard raises it while the policy is below entropy_floor",
+                                  validator=in_range(0.0))
+    entropy_floor: float = param(D["entropy_floor"], help="collapse guard: while the policy's entropy is below "
+                                 "this fraction of the uniform policy's, the entropy coefficient doubles each "
+                                 "policy step (and halves back to entropy_weight above it); 0 disables",
+                                 validator=in_range(0.0, 1.0))
+    m: int = param(D["m"], help="input architectures beta per policy step", validator=in_range(1))
+    n: int = param(D["n"], help="sampled architectures alpha per input per policy step", validator=in_range(1))
     w_fraction: float = param(0.4, help="fraction of the training split that trains w; the rest trains theta",
                               validator=in_range(0.0, 1.0, low_open=True, high_open=True))
     hidden: int = param(64, help="hidden units of the GCN / LSTM policy", validator=in_range(1))
-    inputs: str = param("space", help="distribution p(.) of input cells beta: 'space' (uniform over the cell space, "
-                        "the paper) or 'neighbourhood' (uniform over the input cell's transitions)",
-                        validator=one_of("space", "neighbourhood"))
-    warmup_epochs: int = param(0, help="epochs training w on the input cell alone before Algorithm 1 (a stand-in "
-                               "for the well-learned w_beta of Section 3.2)", validator=in_range(0))
+    inputs: str = param(D["inputs"], help="distribution p(.) of input cells beta: 'neighbourhood' (the input "
+                        "cell's transitions, never to null) or 'space' (uniform over the cell space without nulls, "
+                        "the paper's Section 3.3)", validator=one_of("space", "neighbourhood"))
+    input_fraction: float = param(D["input_fraction"], help="share of the supernet's input draws that are the input "
+                                  "cell itself (oversampled so its shared-weight score means something)",
+                                  validator=in_range(0.0, 1.0))
+    warmup_epochs: int = param(D["warmup_epochs"], help="epochs training w on the input cell alone before "
+                               "Algorithm 1 (a stand-in for the well-learned w_beta of Section 3.2)",
+                               validator=in_range(0))
+    max_cost_ratio: float = param(D["max_cost_ratio"], help="allowed params and MAdds of the output network as a "
+                                  "multiple of the input's; 1 (default): never more; e.g. 1.1 admits the paper's "
+                                  "strided skips out of reduction cells", validator=in_range(1.0))
     grad_clip: float = param(5.0, help="gradient-norm clip of both phases", validator=in_range(0.0, low_open=True))
     device: str = param("cpu", help="cpu, cuda or auto")
     seed: int = param(0, help="seed of the data split, the sampled architectures and the initial weights")
@@ -79,6 +108,7 @@ class NeuralArchitectureTransformer:
     ops_: tuple[str, ...] = attrs.field(default=(), init=False)
     history_: list = attrs.field(factory=list, init=False, repr=False)
     fit_seconds_: float = attrs.field(default=0.0, init=False)
+    cost_network_: tuple = attrs.field(default=(), init=False)
     _template_masks: tuple = attrs.field(default=(), init=False, repr=False)
 
     # ---- setup ----------------------------------------------------------------------
@@ -103,7 +133,12 @@ class NeuralArchitectureTransformer:
         self.supernet_.to(dev).train()
         self.policy_.to(dev)
         C, layers = cost_network or (self.C, self.layers)
-        self.costs_ = EdgeCosts(task.input_shape, C, layers)
+        self.cost_network_ = (C, layers)
+        slack = (0.0, 0.0)
+        if self.max_cost_ratio > 1.0:  # one edge may take up the whole allowed rise; enforce_budget checks the sum
+            cost = network_cost(template, task.input_shape, task.num_classes, C, layers)
+            slack = ((self.max_cost_ratio - 1.0) * cost["params"], (self.max_cost_ratio - 1.0) * cost["flops"])
+        self.costs_ = EdgeCosts(task.input_shape, C, layers, slack=slack)
         self._template_masks = self.masks(template)
         return self
 
@@ -112,25 +147,28 @@ class NeuralArchitectureTransformer:
         return tuple(transition_mask(c, self.costs_.cost_ok(c)) for c in pair.cells)
 
     def sample_input(self, rng: np.random.Generator) -> CellPair:
-        """``beta ~ p(.)``.  ``inputs="space"``: every node picks two inputs and two non-null
-        ops uniformly (Section 3.3: "we randomly sample architectures from the whole
-        architecture space"; null edges arise from the transformations, as in NAT's code).
+        """``beta ~ p(.)``: with probability ``input_fraction`` the input cell itself (so
+        the supernet learns the weights its score is compared against), otherwise
         ``inputs="neighbourhood"``: a cell of ``Omega_beta``, the input cell's transitions
         (Section 3.2): a change rate ``r ~ U(0, 1)`` per draw, each edge changed with
-        probability ``r`` to a uniformly drawn other allowed action -- the input itself,
-        near and far neighbours all occur, which concentrates the shared weights where NAT
-        searches."""
+        probability ``r`` to skip (when allowed) -- never to null: as in NAT's code, the
+        input cells carry no nulls, so every drawn cell has a path from the image to the
+        classifier (nulls arise only in the policy's outputs ``alpha``);
+        ``inputs="space"``: every node picks two inputs and two non-null ops uniformly
+        (Section 3.3: "we randomly sample architectures from the whole architecture space")."""
+        if self.input_fraction and rng.random() < self.input_fraction:
+            return self.template_
         if self.inputs == "neighbourhood":
             rate = rng.random()
             return CellPair(*(self._random_transition(c, rng, rate) for c in self.template_.cells))
         return CellPair(*(self._random_cell(c, rng) for c in self.template_.cells))
 
     def _random_transition(self, cell: Cell, rng: np.random.Generator, rate: float) -> Cell:
-        """Each edge changes with probability ``rate`` to a uniformly drawn other allowed action."""
+        """Each edge changes with probability ``rate`` to skip where that is allowed (never to null)."""
         mask = self._template_masks[0 if not cell.reduction else 1]
         actions = []
         for row in mask:
-            others = np.flatnonzero(row[1:]) + 1
+            others = np.flatnonzero(row[1:2]) + 1  # the skip action only
             change = len(others) and rng.random() < rate
             actions.append(int(rng.choice(others)) if change else 0)
         return cell.apply(actions)
@@ -165,8 +203,12 @@ class NeuralArchitectureTransformer:
             record = trainer.train_epoch(epoch, sample_path=self.input_sampler(rng), arch_step=theta_step)
             stats = {}
             if record["arch"]:
-                stats = {"mean_advantage": float(np.mean([a for s in record["arch"] for a in s["advantages"]])),
-                         "entropy": float(np.mean([s["entropy"] for s in record["arch"]]))}
+                arch = record["arch"]
+                stats = {"mean_advantage": float(np.mean([a for s in arch for a in s["advantages"]])),
+                         "entropy": float(np.mean([s["entropy"] for s in arch])),
+                         "relative_entropy": float(np.mean([s["relative_entropy"] for s in arch])),
+                         "entropy_coefficient": float(arch[-1]["entropy_coefficient"]),
+                         "unchanged_fraction": float(np.mean([s["unchanged"] for s in arch]))}
             self._log(progress, {"epoch": epoch + 1, "w_loss": self._mean_loss(record), **stats,
                                  "seconds": record["seconds"]})
         self.fit_seconds_ = time.perf_counter() - t0
@@ -197,14 +239,19 @@ class NeuralArchitectureTransformer:
         """The architecture hook of the policy phase, lines 8-14: ascend Eq. 5 with the
         reward ``R(alpha, w) - R(beta, w)`` on each mini-batch of the policy split."""
 
+        guard = EntropyGuard(self.entropy_weight, self.entropy_floor)
+
         def step(s) -> dict:
             xb, yb = s.batch
             betas = [self.sample_input(rng) for _ in range(self.m)]
-            return policy_gradient_step(
+            out = policy_gradient_step(
                 self.policy_, opt, betas, [self.masks(b) for b in betas],
                 lambda pair: self.supernet_.accuracy(pair, xb, yb), n=self.n,
-                entropy_weight=self.entropy_weight, generator=generator, grad_clip=self.grad_clip,
+                entropy_weight=guard.coefficient, generator=generator, grad_clip=self.grad_clip,
             )
+            out["entropy_coefficient"] = guard.coefficient
+            guard.update(out["relative_entropy"])
+            return out
 
         return step
 
@@ -238,45 +285,71 @@ class NeuralArchitectureTransformer:
                          for c, m in zip(pair.cells, self.masks(pair)))
 
     def transform(self, pair: CellPair, task=None, *, mode: str = "sampling", samples: int = 10,
-                  seed: int = 0, cost_fn=None, policy: Policy | None = None) -> tuple[CellPair, dict]:
-        """Optimize ``pair``: ``sampling`` keeps the best of ``samples`` draws by validation
-        accuracy under the shared weights (needs ``task``), ``maximum`` takes the argmax.
-        ``cost_fn(pair) -> {"params", "flops"}`` re-checks the cost of the result;
-        ``policy`` replaces the learned one (e.g. :class:`RandomPolicy` for Section 4.4's
-        random search over the same supernet)."""
+                  seed: int = 0, cost_fn=None, policy: Policy | None = None, score=None,
+                  calibrate_top: int = D["calibrate_top"], calibrate_epochs: int = D["calibrate_epochs"]
+                  ) -> tuple[CellPair, dict]:
+        """Optimize ``pair``.  ``sampling`` (the paper's sampling-GCN) keeps the best of
+        ``samples`` draws by validation accuracy under the shared weights (needs ``task``);
+        ``maximum`` takes the argmax; ``calibrated`` draws ``samples`` candidates, keeps the
+        ``calibrate_top`` best by shared weights, trains each and the input for real with
+        ``score(pair) -> valid accuracy`` (default :func:`standalone_scorer`:
+        ``calibrate_epochs`` epochs from seeded weights, the network ``cost_network``
+        describes) and returns the best on validation -- the input when none beats it.
+        ``cost_fn(pair) -> {"params", "flops"}`` re-checks the cost of the result (at most
+        ``max_cost_ratio`` times the input's); ``policy`` replaces the learned one (e.g.
+        :class:`RandomPolicy` for Section 4.4's random search over the same supernet)."""
         self._check_fitted()
-        if mode not in ("sampling", "maximum"):
-            raise ConfigError(f"inference mode must be 'sampling' or 'maximum', got {mode!r}")
+        if mode not in ("sampling", "maximum", "calibrated"):
+            raise ConfigError(f"inference mode must be 'sampling', 'maximum' or 'calibrated', got {mode!r}")
         policy = self.policy_ if policy is None else policy
         with torch.no_grad():
             log_probs = [policy.log_probs(c, m) for c, m in zip(pair.cells, self.masks(pair))]
         info: dict = {"mode": mode}
+        budget = (lambda a: a) if cost_fn is None else (
+            lambda a: enforce_budget(pair, a, cost_fn, self.max_cost_ratio))
         if mode == "maximum":
-            alpha = pair.apply([Policy.argmax(lp) for lp in log_probs])
-        else:
+            alpha = budget(pair.apply([Policy.argmax(lp) for lp in log_probs]))
+        elif mode == "sampling":
             alpha, info["candidates"] = self._best_of_samples(pair, log_probs, task, samples, seed)
-        if cost_fn is not None:
-            alpha = enforce_budget(pair, alpha, cost_fn)
+            alpha = budget(alpha)
+        else:
+            scored = self._shared_scores(pair, log_probs, task, samples, seed, budget)
+            shortlist = [a for _, a in sorted(scored, key=lambda t: -t[0]) if a != pair][:max(1, calibrate_top)]
+            if score is None:
+                C, layers = self.cost_network_
+                score = standalone_scorer(task, C, layers, epochs=calibrate_epochs, seed=seed, device=self.device)
+            alpha, calibrated = calibrated_choice(pair, shortlist, score)
+            shared = {json_key(a): acc for acc, a in scored}
+            info["candidates"] = [{"valid_accuracy": acc, "genotype": a.to_json(), "is_input": a == pair,
+                                   "shared_valid_accuracy": shared.get(json_key(a))} for a, acc in calibrated]
         info["actions"] = pair.actions_to(alpha)
         info["probabilities"] = [lp.exp().cpu().numpy().round(4).tolist() for lp in log_probs]
         return alpha, info
 
-    def _best_of_samples(self, pair, log_probs, task, samples, seed):
-        if task is None:
-            raise ConfigError("sampling inference needs the task (validation accuracy under shared weights)")
+    def _draws(self, pair, log_probs, samples, seed) -> list[CellPair]:
+        """Up to ``samples`` distinct draws ``alpha ~ pi(. | pair)`` (seeded)."""
         gen = torch.Generator().manual_seed(seed)
-        dev = next(self.supernet_.parameters()).device
-        Xv, yv = task.valid.X.to(dev), task.valid.y.to(dev)
-        seen, scored = set(), []
+        seen, out = set(), []
         for _ in range(max(1, samples)):
             alpha = pair.apply([Policy.sample(lp, gen) for lp in log_probs])
-            key = (alpha.normal.ops, alpha.reduce.ops)
-            if key in seen:
-                continue
-            seen.add(key)
-            scored.append((self.supernet_.accuracy(alpha, Xv, yv), alpha))
+            if json_key(alpha) not in seen:
+                seen.add(json_key(alpha))
+                out.append(alpha)
+        return out
+
+    def _shared_scores(self, pair, log_probs, task, samples, seed, budget=lambda a: a):
+        if task is None:
+            raise ConfigError("sampling inference needs the task (validation accuracy under shared weights)")
+        dev = next(self.supernet_.parameters()).device
+        Xv, yv = task.valid.X.to(dev), task.valid.y.to(dev)
+        alphas = list({json_key(a): a for a in (budget(a) for a in self._draws(pair, log_probs, samples, seed))}
+                      .values())
+        return [(100.0 * self.supernet_.accuracy(a, Xv, yv), a) for a in alphas]
+
+    def _best_of_samples(self, pair, log_probs, task, samples, seed):
+        scored = self._shared_scores(pair, log_probs, task, samples, seed)
         best = max(scored, key=lambda t: t[0])
-        return best[1], [{"shared_valid_accuracy": 100.0 * a, "genotype": p.to_json()} for a, p in scored]
+        return best[1], [{"shared_valid_accuracy": a, "genotype": p.to_json()} for a, p in scored]
 
     def shared_accuracy(self, pair: CellPair, split) -> float:
         """Accuracy in percent of ``pair`` on ``split`` under the shared weights."""
@@ -290,24 +363,97 @@ def policy_gradient_step(policy: Policy, opt, betas: Sequence[CellPair], masks, 
     """One ascent step on Eq. 5 for the inputs ``betas`` (m of them), ``n`` sampled
     ``alpha ~ pi(. | beta)`` each, advantage ``reward(alpha) - reward(beta)``."""
     opt.zero_grad(set_to_none=True)
-    objective, advantages, entropies = 0.0, [], []
+    objective, advantages, entropies, relative, unchanged = 0.0, [], [], [], 0
     for beta, mask in zip(betas, masks):
         r_beta = reward(beta)
         log_probs = [policy.log_probs(c, mk) for c, mk in zip(beta.cells, mask)]
         entropy = sum(Policy.entropy(lp) for lp in log_probs)
+        h_max = max_entropy(mask)
         for _ in range(n):
             actions = [Policy.sample(lp, generator) for lp in log_probs]
+            unchanged += all(a == 0 for acts in actions for a in acts)
             advantage = reward(beta.apply(actions)) - r_beta
             log_pi = sum(Policy.log_prob(lp, a) for lp, a in zip(log_probs, actions))
             objective = objective + log_pi * advantage + entropy_weight * entropy
             advantages.append(advantage)
         entropies.append(float(entropy.detach()))
+        relative.append(entropies[-1] / h_max if h_max > 0 else 1.0)
     (-objective / (len(betas) * n)).backward()
     torch.nn.utils.clip_grad_norm_(policy.parameters(), grad_clip)
     opt.step()
-    return {"advantages": advantages, "entropy": float(np.mean(entropies))}
+    return {"advantages": advantages, "entropy": float(np.mean(entropies)),
+            "relative_entropy": float(np.mean(relative)), "unchanged": unchanged / (len(betas) * n)}
+
+
+def max_entropy(masks) -> float:
+    """Entropy of the uniform policy over the allowed actions: ``sum_edges log(#allowed)``."""
+    return float(sum(np.log(np.maximum(np.asarray(m).sum(1), 1)).sum() for m in masks))
+
+
+@attrs.define
+class EntropyGuard:
+    """The collapse guard of Algorithm 1's policy steps: the entropy coefficient is the
+    paper's ``lambda`` while the policy's entropy is at least ``floor`` times the uniform
+    policy's; each step below the floor doubles it (up to ``cap``), each step above halves
+    it back towards ``lambda``.  Advantages here are 0.1-0.6 (accuracy differences), which
+    ``lambda = 0.003`` cannot balance; the doubling finds the coefficient that can."""
+
+    weight: float
+    floor: float
+    cap: float = 10.0
+    coefficient: float = attrs.field(init=False)
+
+    def __attrs_post_init__(self):
+        self.coefficient = self.weight
+
+    def update(self, relative_entropy: float) -> float:
+        if self.floor > 0 and relative_entropy < self.floor:
+            self.coefficient = min(max(2.0 * self.coefficient, 1e-3), self.cap)
+        else:
+            self.coefficient = max(self.weight, 0.5 * self.coefficient)
+        return self.coefficient
 
 
 def cost_function(task, C: int, layers: int):
     """``pair -> {"params", "flops"}`` of the DARTS network of ``pair`` for ``task``."""
     return lambda pair: network_cost(pair, task.input_shape, task.num_classes, C, layers)
+
+
+def json_key(pair: CellPair) -> tuple:
+    return (pair.normal.ops, pair.reduce.ops)
+
+
+def calibrated_choice(beta: CellPair, candidates: Sequence[CellPair], score: Callable[[CellPair], float]
+                      ) -> tuple[CellPair, list[tuple[CellPair, float]]]:
+    """The candidate with the best ``score`` (validation accuracy after real training),
+    the input ``beta`` included and scored first; a candidate replaces ``beta`` only when
+    it scores strictly higher, so the result is never worse on validation than the input.
+    Returns the choice and every ``(pair, score)``."""
+    scored = [(beta, float(score(beta)))]
+    for alpha in candidates:
+        if alpha != beta and all(alpha != p for p, _ in scored):
+            scored.append((alpha, float(score(alpha))))
+    best = scored[0]
+    for pair, acc in scored[1:]:
+        if acc > best[1]:
+            best = (pair, acc)
+    return best[0], scored
+
+
+def standalone_scorer(task, C: int, layers: int, *, epochs: int, seed: int, device: str = "cpu",
+                      batch_size: int = 64, lr: float = 0.05) -> Callable[[CellPair], float]:
+    """``pair -> valid accuracy (%)`` of the DARTS network of ``pair`` trained for ``epochs``
+    from weights seeded by ``seed`` (every pair gets the same seed: a paired comparison)."""
+    from nascore.api import Trainer
+
+    from .costs import build_network
+
+    def score(pair: CellPair) -> float:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = build_network(pair, task.input_shape, task.num_classes, C, layers)
+        trainer = Trainer(epochs=epochs, batch_size=batch_size, lr=lr, device=device)
+        trainer.fit(model, task, seed=seed)
+        return float(trainer.accuracy(model, task.valid))
+
+    return score
