@@ -1,0 +1,304 @@
+"""NAT paired by seed (issue 17): does NAT's output beat its input, both retrained from
+scratch with seeded weights, and does the shared-weight score rank cells like standalone
+training does?
+
+For each dataset and each of the six input cells the plugin ships (VGG, ResBlock,
+MobileNetV2, DARTS_V2, ENAS, NAONet) and each seed ``s``:
+
+* NAT (the plugin's defaults, :data:`nascore_nat.defaults.DEFAULTS`, with the CPU-sized
+  supernet below) is trained with seed ``s`` and transforms the cell (calibrated
+  inference: shortlist by shared weights, then the input and the shortlist trained for
+  ``calibrate_epochs`` on the training split and compared on validation);
+* arms: ``input`` (the input cell), ``nat`` (NAT's output of seed ``s``) and, where the NAT
+  code release has one, ``paper_nat`` (the paper's own ``NAT_*`` output), each network
+  built with weights seeded by ``s`` and trained for ``train_epochs``;
+* recorded per seed: params and MAdds before and after, whether the output equals the
+  input, NAT's wall time, and the policy's entropy (relative to the uniform policy's) and
+  the share of unchanged samples per epoch of Algorithm 1.
+
+Comparisons (paired over the seeds, ``nascore.evidence.paired``): ``nat`` and
+``paper_nat`` against ``input`` on test accuracy (reported) and validation accuracy.
+
+Ranking: the supernet of NAT's seed-0 run scores the input and ``tau_transitions`` distinct
+legal transitions of it (drawn uniformly from the cost-aware masks, seeded); each is also
+trained standalone with ``tau_seeds`` seeds; Kendall tau of the shared-weight validation
+accuracy against the mean standalone validation accuracy.
+
+    python benchmarks/nat_paired.py                      # digits and MNIST-10k, 5 seeds
+    python benchmarks/nat_paired.py --datasets digits --cells VGG DARTS_V2
+    python benchmarks/nat_paired.py --partial            # write what the checkpoint has
+    python benchmarks/nat_paired.py --quick
+
+A killed run resumes from its checkpoint (one unit = one NAT run, one trained network or
+one ranking).  Writes ``benchmarks/results/nat_paired.json`` (``_quick``) in the study shape.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import checkpoint, load_checkpoint, save_checkpoint, write_result  # noqa: E402
+
+CHECK = {"bands": {"*accuracy*": 1e-6, "*mean*": 1e-6, "*se*": 1e-6, "*diff*": 1e-6, "*.z": 1e-4,
+                   "*p_value*": 1e-6, "*tau*": 1e-6, "*entropy*": 1e-6}}
+
+CELLS = ["VGG", "ResBlock", "MobileNetV2", "DARTS_V2", "ENAS", "NAONet"]
+PAPER = {"VGG": "NAT_VGG", "ResBlock": "NAT_ResBlock", "DARTS_V2": "NAT_DARTS_V2", "ENAS": "NAT_ENAS"}
+FULL = {
+    "datasets": {"digits": {"task": {"dataset": "digits", "seed": 0}, "pool": 1},
+                 # MNIST: 10,000 stratified training images, 1,000 valid / 1,000 test, 14x14
+                 "mnist": {"task": {"dataset": "mnist", "seed": 0, "subset": 10000, "eval_subset": 1000},
+                           "pool": 2}},
+    "cells": CELLS,
+    "network": {"C": 8, "layers": 5},
+    "nat": {"epochs": 10, "warmup_epochs": 2, "calibrate_epochs": 2},
+    "train": {"epochs": 10, "batch_size": 64, "lr": 0.05},
+    "seeds": [0, 1, 2, 3, 4],
+    "ranking": {"transitions": 10, "seeds": [0, 1, 2]},
+}
+QUICK = {
+    "datasets": {"digits": {"task": {"dataset": "digits", "seed": 0, "subset": 200, "eval_subset": 100},
+                            "pool": 1}},
+    "cells": ["VGG"],
+    "network": {"C": 4, "layers": 3},
+    "nat": {"epochs": 1, "warmup_epochs": 0, "calibrate_epochs": 1, "calibrate_top": 1, "samples": 3},
+    "train": {"epochs": 1, "batch_size": 64, "lr": 0.05},
+    "seeds": [0, 1],
+    "ranking": {"transitions": 3, "seeds": [0]},
+}
+
+
+def make_task(spec: dict):
+    """The task, average-pooled by ``pool`` (MNIST 28x28 -> 14x14 on a 2-core CPU)."""
+    import attrs
+    import torch.nn.functional as F
+
+    from nascore.api import load_task
+
+    task = load_task(spec["task"])
+    k = spec["pool"]
+    if k == 1:
+        return task
+    pool = lambda s: attrs.evolve(s, X=F.avg_pool2d(s.X, k))  # noqa: E731
+    c, h, w = task.input_shape
+    return attrs.evolve(task, train=pool(task.train), valid=pool(task.valid), test=pool(task.test),
+                        input_shape=(c, h // k, w // k), name=f"{task.name}-{h // k}x{w // k}")
+
+
+def key(pair) -> str:
+    return json.dumps(pair.to_json(), sort_keys=True)
+
+
+def train_eval(pair, task, settings: dict, seed: int) -> dict:
+    """The network of ``pair``, weights seeded by ``seed``, trained from scratch."""
+    import torch
+
+    from nascore.api import Trainer
+    from nascore_nat.costs import build_network
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = build_network(pair, task.input_shape, task.num_classes, **settings["network"])
+    tr = settings["train"]
+    trainer = Trainer(epochs=tr["epochs"], batch_size=tr["batch_size"], lr=tr["lr"], device="cpu")
+    t0 = time.perf_counter()
+    trainer.fit(model, task, seed=seed)
+    return {"valid_accuracy": trainer.accuracy(model, task.valid), "test_accuracy": trainer.accuracy(model, task.test),
+            "seconds": time.perf_counter() - t0}
+
+
+def trained(state, ck, pair, task, settings, seed, dataset) -> dict:
+    k = f"{dataset}|{seed}|{key(pair)}"
+    if k not in state["trained"]:
+        state["trained"][k] = train_eval(pair, task, settings, seed)
+        save_checkpoint(ck, state)
+    return state["trained"][k]
+
+
+def run_nat(beta, task, settings: dict, seed: int):
+    from nascore_nat.transformer import NeuralArchitectureTransformer, cost_function, standalone_scorer
+
+    net = settings["network"]
+    nat_s = settings["nat"]
+    nat = NeuralArchitectureTransformer(epochs=nat_s["epochs"], warmup_epochs=nat_s["warmup_epochs"],
+                                        seed=seed, **net)
+    t0 = time.perf_counter()
+    nat.fit(task, beta, cost_network=(net["C"], net["layers"]))
+    fit_s = time.perf_counter() - t0
+    score = standalone_scorer(task, net["C"], net["layers"], epochs=nat_s["calibrate_epochs"], seed=seed,
+                              batch_size=settings["train"]["batch_size"], lr=settings["train"]["lr"])
+    extra = {k: nat_s[k] for k in ("calibrate_top", "samples") if k in nat_s}
+    t1 = time.perf_counter()
+    alpha, info = nat.transform(beta, task, mode="calibrated", seed=seed, score=score,
+                                cost_fn=cost_function(task, net["C"], net["layers"]), **extra)
+    infer_s = time.perf_counter() - t1
+    epochs = [r for r in nat.history_ if not r.get("warmup")]
+    return nat, alpha, {
+        "genotype": alpha.to_json(), "equals_input": alpha == beta,
+        "changed_edges": sum(a != b for x, y in zip(beta.cells, alpha.cells) for a, b in zip(x.ops, y.ops)),
+        "fit_seconds": fit_s, "inference_seconds": infer_s, "wall_seconds": fit_s + infer_s,
+        "relative_entropy": [r.get("relative_entropy") for r in epochs],
+        "entropy_coefficient": [r.get("entropy_coefficient") for r in epochs],
+        "unchanged_fraction": [r.get("unchanged_fraction") for r in epochs],
+        "candidates": [{k: c[k] for k in ("valid_accuracy", "shared_valid_accuracy", "is_input")}
+                       for c in info["candidates"]],
+    }
+
+
+def ranking(nat, beta, task, settings, state, ck, dataset) -> dict:
+    """Kendall tau of shared-weight against standalone validation accuracy."""
+    from scipy.stats import kendalltau
+
+    rk = settings["ranking"]
+    rng = np.random.default_rng(12345)
+    masks = nat.masks(beta)
+    pairs, seen = [beta], {key(beta)}
+    for _ in range(200 * rk["transitions"]):
+        if len(pairs) > rk["transitions"]:
+            break
+        alpha = beta.apply([[int(rng.choice(np.flatnonzero(r))) for r in m] for m in masks])
+        if key(alpha) not in seen:
+            seen.add(key(alpha))
+            pairs.append(alpha)
+    shared = [nat.shared_accuracy(p, task.valid) for p in pairs]
+    standalone = [float(np.mean([trained(state, ck, p, task, settings, s, dataset)["valid_accuracy"]
+                                 for s in rk["seeds"]])) for p in pairs]
+    tau = kendalltau(shared, standalone).statistic
+    return {"n": len(pairs), "kendall_tau": None if not np.isfinite(tau) else float(tau),
+            "shared_valid": shared, "standalone_valid": standalone,
+            "input_rank_shared": int(1 + sum(s > shared[0] for s in shared)),
+            "input_rank_standalone": int(1 + sum(s > standalone[0] for s in standalone))}
+
+
+def analyse(settings: dict, state: dict) -> dict:
+    from nascore.evidence import paired, summarize, verdict
+    from nascore_nat import genotypes
+    from nascore_nat.costs import network_cost
+
+    arms, comps, cells_out = {}, [], {}
+    seeds = settings["seeds"]
+    for dataset in settings["datasets"]:
+        for cell in settings["cells"]:
+            runs = [state["nat"].get(f"{dataset}|{cell}|{s}") for s in seeds]
+            done = [s for s, r in zip(seeds, runs) if r is not None]
+            if not done:
+                continue
+            beta = genotypes.published(cell)
+            shape = state["shape"][dataset]
+            net = settings["network"]
+            from nascore_nat.cell import CellPair
+
+            per_arm = {"input": {s: beta for s in done}}
+            per_arm["nat"] = {s: CellPair.from_json(state["nat"][f"{dataset}|{cell}|{s}"]["genotype"]) for s in done}
+            if cell in PAPER:
+                per_arm["paper_nat"] = {s: genotypes.published(PAPER[cell]) for s in done}
+            values = {}
+            for arm, by_seed in per_arm.items():
+                rows = [state["trained"].get(f"{dataset}|{s}|{key(p)}") for s, p in by_seed.items()]
+                if any(r is None for r in rows):
+                    continue
+                values[arm] = {m: [r[m] for r in rows] for m in ("test_accuracy", "valid_accuracy")}
+                arms[f"{dataset}/{cell}/{arm}"] = summarize(values[arm]["test_accuracy"])
+            for arm in ("nat", "paper_nat"):
+                if arm in values and "input" in values:
+                    for metric in ("test_accuracy", "valid_accuracy"):
+                        c = {"arm": f"{dataset}/{cell}/{arm}", "against": f"{dataset}/{cell}/input", "metric": metric,
+                             **paired(values[arm][metric], values["input"][metric])}
+                        c["verdict"] = verdict(c)
+                        comps.append(c)
+            cost = lambda p: network_cost(p, shape["input_shape"], shape["num_classes"], **net)  # noqa: E731
+            before = cost(beta)
+            after = [cost(per_arm["nat"][s]) for s in done]
+            nat_runs = [state["nat"][f"{dataset}|{cell}|{s}"] for s in done]
+            cells_out[f"{dataset}/{cell}"] = {
+                "seeds": done, "params_before": before["params"], "flops_before": before["flops"],
+                "params_after": [a["params"] for a in after], "flops_after": [a["flops"] for a in after],
+                "never_costlier": all(a["params"] <= before["params"] and a["flops"] <= before["flops"] for a in after),
+                "equals_input": [r["equals_input"] for r in nat_runs],
+                "changed_edges": [r["changed_edges"] for r in nat_runs],
+                "nat_wall_seconds": [r["wall_seconds"] for r in nat_runs],
+                "relative_entropy_first_last": [[r["relative_entropy"][0], r["relative_entropy"][-1]]
+                                                for r in nat_runs],
+                "unchanged_fraction_last": [r["unchanged_fraction"][-1] for r in nat_runs],
+                "calibration": [r["candidates"] for r in nat_runs],
+                "paper_nat": PAPER.get(cell),
+                "ranking": state["ranking"].get(f"{dataset}|{cell}"),
+            }
+    taus = [c["ranking"]["kendall_tau"] for c in cells_out.values()
+            if c["ranking"] and c["ranking"]["kendall_tau"] is not None]
+    summary = {}
+    for dataset in settings["datasets"]:
+        test = [c for c in comps if c["metric"] == "test_accuracy" and c["arm"].startswith(f"{dataset}/")
+                and c["arm"].endswith("/nat")]
+        summary[dataset] = {"cells": len(test), "at_least_as_accurate": sum(c["diff_mean"] >= 0 for c in test),
+                            "better_z2": sum(c["verdict"] == "beats" for c in test),
+                            "worse_z2": sum(c["verdict"] == "loses" for c in test)}
+    summary["mean_kendall_tau"] = float(np.mean(taus)) if taus else None
+    return {"arms": arms, "comparisons": comps, "cells": cells_out, "summary": summary}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--datasets", nargs="+", default=None)
+    parser.add_argument("--cells", nargs="+", default=None)
+    parser.add_argument("--partial", action="store_true", help="run nothing; write from the checkpoint")
+    parser.add_argument("--checkpoint", type=Path, default=None, help="progress file (default: keyed by commit)")
+    args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(1)
+    settings = json.loads(json.dumps(QUICK if args.quick else FULL))
+    if args.datasets:
+        settings["datasets"] = {d: settings["datasets"][d] for d in args.datasets}
+    if args.cells:
+        settings["cells"] = args.cells
+    ck = None if args.quick else (args.checkpoint or checkpoint("nat_paired", settings))
+    state = load_checkpoint(ck, {"nat": {}, "trained": {}, "ranking": {}, "shape": {}})
+    from nascore_nat import genotypes
+
+    t_start = time.perf_counter()
+    for dataset, dspec in settings["datasets"].items():
+        task = make_task(dspec)
+        state["shape"][dataset] = {"input_shape": list(task.input_shape), "num_classes": task.num_classes}
+        if args.partial:
+            continue
+        for cell in settings["cells"]:
+            beta = genotypes.published(cell)
+            for seed in settings["seeds"]:
+                k = f"{dataset}|{cell}|{seed}"
+                nat = None
+                if k not in state["nat"] or (seed == 0 and f"{dataset}|{cell}" not in state["ranking"]):
+                    nat, alpha, rec = run_nat(beta, task, settings, seed)
+                    state["nat"][k] = rec
+                    save_checkpoint(ck, state)
+                    print(f"{dataset} {cell} seed {seed}: {rec['changed_edges']} edges changed, "
+                          f"NAT {rec['wall_seconds']:.0f}s", flush=True)
+                from nascore_nat.cell import CellPair
+
+                alpha = CellPair.from_json(state["nat"][k]["genotype"])
+                for pair in [beta, alpha] + ([genotypes.published(PAPER[cell])] if cell in PAPER else []):
+                    trained(state, ck, pair, task, settings, seed, dataset)
+                if nat is not None and seed == 0:
+                    state["ranking"][f"{dataset}|{cell}"] = ranking(nat, beta, task, settings, state, ck, dataset)
+                    save_checkpoint(ck, state)
+                    print(f"{dataset} {cell}: tau {state['ranking'][f'{dataset}|{cell}']['kendall_tau']}", flush=True)
+    result = analyse(settings, state)
+    expected = len(settings["datasets"]) * len(settings["cells"]) * len(settings["seeds"])
+    result["complete"] = len([k for k in state["nat"] if k.split("|")[0] in settings["datasets"]]) >= expected
+    result["seconds"] = time.perf_counter() - t_start
+    write_result("nat_paired", result, quick=args.quick, settings=settings, seeds=settings["seeds"],
+                 tuned_on="nothing: the NAT defaults were set before this benchmark ran (nascore_nat.defaults); "
+                          "no setting was chosen on these seeds")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
