@@ -60,6 +60,8 @@ def ranking(beta, task, epochs: int, n: int, train_epochs: int) -> dict:
     the input cell and ``n`` of its neighbours (the quantity NAT's reward relies on)."""
     from nascore.metrics import kendall_tau
     from nascore.training import Trainer
+    import torch
+
     from nascore_nat.costs import build_network
 
     nat, _, _ = train_shared_weights(beta, task, "neighbourhood", epochs)
@@ -67,7 +69,9 @@ def ranking(beta, task, epochs: int, n: int, train_epochs: int) -> dict:
     shared = [nat.shared_accuracy(p, task.valid) for p in archs]
     trained = []
     for p in archs:
-        model = build_network(p, task.input_shape, task.num_classes, C=8, layers=5)
+        with torch.random.fork_rng(devices=[]):  # seeded weights: the same network whatever ran before
+            torch.manual_seed(0)
+            model = build_network(p, task.input_shape, task.num_classes, C=8, layers=5)
         trainer = Trainer(epochs=train_epochs, batch_size=64, lr=0.05, device="cpu")
         trainer.fit(model, task, seed=0)
         trained.append(trainer.accuracy(model, task.valid))
