@@ -33,6 +33,7 @@ _LAZY = {
     "Split": "nascore.data",
     "Task": "nascore.data",
     "build_seeded": "nascore.evaluation",
+    "TrainEvaluator": "nascore.evaluation",
     "count_flops": "nascore.metrics",
     "count_params": "nascore.metrics",
     "kendall_tau": "nascore.metrics",

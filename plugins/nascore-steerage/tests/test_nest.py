@@ -89,8 +89,8 @@ def test_plain_convolutions_are_converted_without_changing_the_function():
 def test_nest_reduces_cost_on_digits(digits_images):
     space, arch, model = _lenet(digits_images)
     Ctx().trainer(epochs=4).fit(model, digits_images)
-    res = NeST(iterations=3, epochs=2, candidates=3, prune_ratio=0.5, area_ratio=0.4).compress(
-        arch, model, digits_images, Ctx())
+    res = NeST(iterations=3, epochs=2, candidates=3, prune_ratio=0.5, area_ratio=0.4, max_params_ratio=1.0,
+               max_flops_ratio=1.0).compress(arch, model, digits_images, Ctx())
     assert res.after["params"] <= res.before["params"] and res.after["flops"] <= res.before["flops"]
     steps = [s["op"] for s in res.info["operations"]]
     assert steps == ["grow", "area", "prune"]
@@ -141,3 +141,46 @@ def test_new_maps_connect_as_sparsely_as_their_consumer(digits_images):
     assert new.numel() > 0 and abs(float(new.mean()) - density) <= 0.5 / new.numel() + 1e-6  # round(d * n) kept
     conv2 = model.features[3]
     assert conv2.weight_mask[:, -1].mean() == 1.0  # the dense conv consumer stays dense
+
+
+def _wide_conv_net(seed=0):
+    """conv (4 maps, 8x8 kept) -> ReLU -> flatten -> FC 256-10-10: every conv output
+    position has its own classifier weights."""
+    from nascore_steerage.mlp import FeedForward
+    from nascore_steerage.networks import SteerageNet
+
+    torch.manual_seed(seed)
+    features = nn.Sequential(MaskedConv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Identity())
+    return SteerageNet(nn.Identity(), features, FeedForward([4 * 64, 10, 10]), (("features.0", None, "classifier"),))
+
+
+def test_partial_area_removes_the_classifier_weights_it_makes_dead(digits_images):
+    """Area step at ratio 0.5: each of the 4 maps keeps 32 of its 64 positions, so 4 x 32
+    flattened features are always 0 and their 10 outgoing weights each go: params fall
+    by exactly 1280 (section 4.6.2), the function is unchanged."""
+    model = _wide_conv_net()
+    model.eval()
+    before = model_cost(model, digits_images.input_shape)
+    nest = NeST(area_ratio=0.5, samples=64)
+    nest.apply("area", model, digits_images, np.random.default_rng(0))
+    x = digits_images.valid.X[:8]
+    y = model(x)
+    after = model_cost(model, digits_images.input_shape)
+    assert before["params"] - after["params"] == 4 * 32 * 10
+    assert int(model.classifier.layers[0].weight_mask.sum()) == 4 * 32 * 10
+    model.classifier.layers[0].weight_mask.fill_(1.0)  # the removed weights read zeros only
+    assert torch.allclose(model(x), y, atol=1e-6)
+
+
+def test_nest_grows_above_its_input_unless_limited(digits_images):
+    """No size cap by default: a growth step (2 maps on each pair) is an eligible result
+    larger than the input; with max_params_ratio=1 the same step is ineligible."""
+    _, arch, model = _lenet(digits_images)
+    Ctx().trainer(epochs=2).fit(model, digits_images)
+    free = NeST(iterations=1, schedule=["grow"], epochs=1, candidates=2, final_epochs=0).compress(
+        arch, model, digits_images, Ctx())
+    grown = free.info["history"][1]
+    assert grown["step"] == "grow" and grown["params"] > free.before["params"] and grown["eligible"]
+    capped = NeST(iterations=1, schedule=["grow"], epochs=1, candidates=2, final_epochs=0,
+                  max_params_ratio=1.0).compress(arch, model, digits_images, Ctx())
+    assert not capped.info["history"][1]["eligible"] and capped.info["chosen_step"] == "input"

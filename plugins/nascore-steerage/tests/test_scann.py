@@ -108,8 +108,8 @@ def test_scheme_c_grows_no_skip_connections(digits_tabular):
     arch = space.make({"layers": 2, "n1": 64, "n2": 32, "dr_method": "pca", "dr_ratio": 2.0, "quant_bits": 32})
     model = space.build(arch, digits_tabular)
     Ctx().trainer(epochs=3).fit(model, digits_tabular)
-    res = SCANN(scheme="C", iterations=4, epochs=2, tolerance=1.0, final_epochs=1).compress(
-        arch, model, digits_tabular, Ctx())
+    res = SCANN(scheme="C", iterations=4, epochs=2, tolerance=1.0, final_epochs=1, cv_folds=0, max_params_ratio=1.0,
+                max_flops_ratio=1.0).compress(arch, model, digits_tabular, Ctx())
     assert res.info["skip_blocks"] == [] and isinstance(res.info["final_training_kept"], bool)
     assert res.after["params"] <= res.before["params"] and res.after["flops"] <= res.before["flops"]
     assert res.after["params"] == model_cost(res.model, digits_tabular.input_shape)["params"]
@@ -122,7 +122,8 @@ def test_scheme_b_compresses_and_respects_max_params(digits_tabular):
     model = space.build(arch, digits_tabular)
     Ctx().trainer(epochs=3).fit(model, digits_tabular)
     limit = count_params(model) // 8
-    res = SCANN(scheme="B", iterations=6, epochs=2, max_params=limit).compress(arch, model, digits_tabular, Ctx())
+    res = SCANN(scheme="B", iterations=6, epochs=2, max_params=limit, cv_folds=0).compress(
+        arch, model, digits_tabular, Ctx())
     ratios = [o["ratio"] for o in res.info["operations"] if o["op"] == "prune"]
     assert len(ratios) == 3 and all(r > 0.3 for r in ratios)  # scheduled to reach the limit, above B's 0.3
     assert res.after["params"] <= limit

@@ -21,7 +21,8 @@ def _config(**over):
         "optimizer": {"name": "ees", "population": 20, "iterations": 20},
         "evaluator": {"name": "train", "epochs": 4, "batch_size": 64, "optimizer": "adam", "lr": 0.01,
                       "measure_latency": False},
-        "compress": [{"name": "scann", "scheme": "C", "iterations": 2, "epochs": 2},
+        "compress": [{"name": "scann", "scheme": "C", "iterations": 2, "epochs": 2, "cv_folds": 0,
+                      "max_params_ratio": 1.0},
                      {"name": "quantize", "bits": 4}],
     }
     config.update(over)

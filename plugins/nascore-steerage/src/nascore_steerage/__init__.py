@@ -2,7 +2,8 @@
 
 Registers the ``ffnn``, ``lenet5`` and ``resnet`` search spaces, the ``boosted-trees``
 predictor, the ``sobol`` and ``iterative-selection`` samplers, the ``ees`` optimizer, the
-``scann``, ``nest`` and ``quantize`` compressors and the ``nascore steerage`` commands.
+``scann``, ``nest`` and ``quantize`` compressors, the ``cv-train`` evaluator and the
+``nascore steerage`` commands.
 """
 
 import nascore
@@ -48,6 +49,12 @@ def register_compressors(register):
              "NeST for convolutions: loss-guided feature-map growth, partial-area convolution, pruning")
     register("quantize", nascore.lazy(_P + "quantize:Quantize"),
              "post-training weight quantization to 4/8/16/32 bits")
+
+
+@nascore.hookimpl
+def register_evaluators(register):
+    register("cv-train", nascore.lazy(_P + "robust:CrossValidatedEvaluator"),
+             "the train evaluator plus cv_accuracy: pooled k-fold accuracy on train + valid (default for tabular data)")
 
 
 @nascore.hookimpl

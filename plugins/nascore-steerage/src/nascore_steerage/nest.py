@@ -14,10 +14,14 @@ Operations, each followed by training and a validation measurement:
   different kernels": per output feature map, the mean absolute activation over
   ``area_samples`` training images ranks the positions, and the ``area_ratio`` share of
   the still-computed positions with the least activation is pruned (the map's
-  ``area_mask``); those outputs -- and their multiply-adds -- are no longer computed;
+  ``area_mask``); those outputs -- and their multiply-adds -- are no longer computed,
+  and the classifier weights that read only pruned outputs are removed too;
 * **connection pruning** -- the ``prune_ratio`` smallest-magnitude active kernel weights
   of each convolution are removed (NeST's pruning phase; it is what lowers the weight
   count, as partial-area convolution lowers the FLOPs).
+
+Growth may take the network above its input's size (no limit unless one is set); the
+best step on validation (k-fold cross-validation on tabular data) is kept.
 
 Any CNN works: plain ``nn.Conv2d`` layers are converted to masked ones (same function);
 growth needs the model's ``growth_pairs()`` (STEERAGE's spaces provide them).
@@ -234,6 +238,48 @@ def partial_area(model, convs, task, rng, ratio: float, samples: int) -> int:
     return pruned
 
 
+@torch.no_grad()
+def remove_dead_classifier_inputs(model) -> int:
+    """Deactivate the classifier's input connections that read only area-pruned outputs
+    (section 4.6.2: partial-area convolution also removes the weights that read them).
+
+    For a growth pair (conv -> classifier) whose conv sits in an ``nn.Sequential``
+    followed only by activations and pooling, the conv's ``area_mask`` is pushed through
+    those modules: a ReLU keeps a 0/1 liveness map, a max or average pool of it is
+    nonzero exactly where its window holds a computed position.  Flattened positions
+    with liveness 0 are always 0, so the weights reading them are dead.  Returns how
+    many connections were removed."""
+    if not isinstance(model, SteerageNet):
+        return 0
+    removed = 0
+    for prod_path, _, cons_path in model.growth_pairs():
+        consumer = model.get_submodule(cons_path)
+        producer = model.get_submodule(prod_path)
+        if not isinstance(consumer, FeedForward) or producer.area_mask is None:
+            continue
+        parent_path, _, leaf = prod_path.rpartition(".")
+        parent = model.get_submodule(parent_path) if parent_path else model
+        if not isinstance(parent, nn.Sequential) or not leaf.isdigit():
+            continue
+        live = (producer.area_mask > 0).float()[None]
+        for m in list(parent)[int(leaf) + 1:]:
+            if not isinstance(m, (nn.ReLU, nn.MaxPool2d, nn.AvgPool2d, nn.Identity)):
+                live = None
+                break
+            live = m(live)
+        if live is None:
+            continue
+        dead = (live.flatten(1)[0] <= 0)
+        first = consumer.layers[0]
+        if dead.numel() != first.in_features:
+            continue
+        before = int(first.weight_mask.sum())
+        first.weight_mask[:, dead] = 0.0
+        first.apply_mask()
+        removed += before - int(first.weight_mask.sum())
+    return removed
+
+
 # --------------------------------------------------------------------------- compressor
 
 
@@ -242,7 +288,8 @@ class NeST(SelectionParams):
     """NeST local search on the convolutional layers (feature-map growth, partial-area
     convolution, connection pruning), best on validation kept."""
 
-    conformance = {"space": {"name": "lenet5", "input_size": 8}, "params": {"iterations": 3, "candidates": 2}}
+    conformance = {"space": {"name": "lenet5", "input_size": 8},
+                   "params": {"iterations": 3, "candidates": 2, "max_params_ratio": 1.0, "max_flops_ratio": 1.0}}
 
     iterations: int = nascore.param(6, help="operations applied (each followed by training)", validator=in_range(0))
     schedule: list[str] = nascore.param(factory=lambda: list(OPERATIONS),
@@ -270,30 +317,45 @@ class NeST(SelectionParams):
             return grow_feature_maps(model, task, rng, self.candidates, self.maps, self.samples)
         convs = masked_convs(model)
         if op == "area":
-            return partial_area(model, convs, task, rng, self.area_ratio, self.samples)
+            pruned = partial_area(model, convs, task, rng, self.area_ratio, self.samples)
+            remove_dead_classifier_inputs(model)
+            return pruned
         with torch.no_grad():
             return sum(prune_smallest([conv], self.prune_ratio) for _, conv in convs)
 
     def compress(self, arch, model, task, ctx) -> Compressed:
+        original = model
         model = copy.deepcopy(model)
         if not masked_convs(model):
             raise ConfigError("nest needs a model with convolutions; use scann for feed-forward networks")
-        rng = np.random.default_rng(self.seed)
         trainer = make_trainer(ctx, self.epochs, self.lr)
         seed = int(getattr(ctx, "seed", 0))
         before = measure(model, task, trainer, test=True)
         sel = self.selection(model, before)
+        steps = self._chain(model, task, trainer, seed, lambda m, op: sel.offer(m, measure(m, task, trainer), op))
+        scores = self.cross_validate(
+            lambda m, sub, record: self._chain(m, sub, trainer, seed, lambda mm, op: record(mm)),
+            original, task, ctx, seed)
+        if scores is not None:
+            sel.rescore(scores)
+        chosen_metrics, chosen, tuned = finish(sel.best(), task, trainer, self.final_epochs, seed + 10_000)
+        after = measure(chosen, task, trainer, test=True)
+        convs = masked_convs(chosen)
+        info = {"operations": steps, "history": sel.history, "chosen_step": chosen_metrics["step"],
+                "final_training_kept": tuned, "cv_scores": scores,
+                "feature_maps": [int(c.out_channels) for _, c in convs],
+                "area_kept": [float(c.area_mask.mean()) if c.area_mask is not None else 1.0 for _, c in convs]}
+        return Compressed(arch=arch, model=chosen, before=before, after=after, info=info)
+
+    def _chain(self, model, task, trainer, seed: int, record) -> list[dict]:
+        """The schedule on ``model`` (edited in place): each operation, training, then
+        ``record(model, op)``."""
+        masked_convs(model)
+        rng = np.random.default_rng(self.seed)
         steps = []
         for i in range(self.iterations):
             op = self.schedule[i % len(self.schedule)]
             steps.append({"op": op, "changed": self.apply(op, model, task, rng)})
             trainer.fit(model, task, seed=seed + i + 1)
-            sel.offer(model, measure(model, task, trainer), op)
-        chosen_metrics, chosen, tuned = finish(sel.best(), task, trainer, self.final_epochs, seed + 10_000)
-        after = measure(chosen, task, trainer, test=True)
-        convs = masked_convs(chosen)
-        info = {"operations": steps, "history": sel.history, "chosen_step": chosen_metrics["step"],
-                "final_training_kept": tuned,
-                "feature_maps": [int(c.out_channels) for _, c in convs],
-                "area_kept": [float(c.area_mask.mean()) if c.area_mask is not None else 1.0 for _, c in convs]}
-        return Compressed(arch=arch, model=chosen, before=before, after=after, info=info)
+            record(model, op)
+        return steps

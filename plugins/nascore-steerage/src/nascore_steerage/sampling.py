@@ -16,6 +16,9 @@ covers the space more evenly than random sampling does (lower discrepancy).
 It fits ``ctx.predictor`` (a :class:`~.predictor.BoostedTreesPredictor` when the run
 configures none) on the encoding given by ``ctx.encoder`` (the unit-cube vector when
 none), so the optimizer that drives it ends with Algorithm 1's output: the predictor.
+The score it fits is the run's feedback metric: ``cv_accuracy`` (k-fold accuracy, see
+:mod:`.robust`) with the ``cv-train`` evaluator, the default for tabular data in
+STEERAGE's benchmarks; ``valid_accuracy`` otherwise.
 
 The pool need not be Sobol's: ``pool_sampler`` names any registered sampler (a table
 ``{name = "tnas", ...}``) that fills it, and ``pool_refresh`` asks that sampler for new
@@ -225,6 +228,11 @@ class IterativeSampleSelection:
         """True once the random batch and the ``iterations`` rounds are handed out."""
         return self.rounds > self.iterations and not self._queue
 
+    def _metric(self) -> str:
+        """The score Algorithm 1 fits the predictor on: the run's feedback metric (with the
+        ``cv-train`` evaluator, ``cv_accuracy``: k-fold accuracy on train + valid)."""
+        return getattr(self.ctx, "metric", None) or "valid_accuracy"
+
     def _remaining(self) -> list:
         return [a for a in self._pool if a.key not in self._used]
 
@@ -239,7 +247,7 @@ class IterativeSampleSelection:
                 self._pool.extend(sobol_pool(self.ctx.space, len(self._pool) * 2, int(self._rng.integers(2**31)),
                                              self.scramble))
             rest = self._remaining() or [self.ctx.space.sample(self._rng)]
-        if self.rounds == 0 or fit_on(self.ctx, self._observed.values()) < 2:
+        if self.rounds == 0 or fit_on(self.ctx, self._observed.values(), self._metric()) < 2:
             idx = self._rng.permutation(len(rest))[: self.per_iteration]
             chosen = [rest[i] for i in idx]
         else:

@@ -38,7 +38,7 @@ from nascore.api import Compressed
 
 from .layers import masked_layers
 from .mlp import FeedForward
-from .synthesis import (Selection, SelectionParams, device_of, finish, make_trainer, measure, prune_smallest,
+from .synthesis import (SelectionParams, device_of, finish, make_trainer, measure, prune_smallest,
                         train_batch)
 
 SCHEDULES = {
@@ -136,12 +136,41 @@ def grow_neurons(net: FeedForward, ratio: float, mode: str, rng: np.random.Gener
 
 
 @torch.no_grad()
-def prune_connections(net: FeedForward, ratio: float) -> int:
-    """Magnitude pruning of each layer's incoming connections, then dead-neuron removal."""
-    pruned = sum(prune_smallest([b for _, b in net.incoming(j)], ratio) for j in range(1, len(net.layers) + 1))
+def prune_connections(net: FeedForward, ratio: float, large: float = 0.0) -> int:
+    """Magnitude pruning of each layer's incoming connections -- the ``ratio`` share with
+    the smallest magnitude and (section 3.1: "small *or large* weights") the ``large``
+    share with the largest -- then dead-neuron removal."""
+    pruned = 0
+    for j in range(1, len(net.layers) + 1):
+        blocks = [b for _, b in net.incoming(j)]
+        if large > 0:
+            pruned += prune_largest(blocks, large)
+        pruned += prune_smallest(blocks, ratio)
     remove_dead_neurons(net)
     net.drop_empty_skips()
     return pruned
+
+
+@torch.no_grad()
+def prune_largest(blocks, ratio: float) -> int:
+    """Deactivate the ``ratio`` share of the active connections of ``blocks`` with the
+    largest magnitude (at least one connection stays); returns how many."""
+    mags = torch.cat([(b.weight.abs() * b.weight_mask).flatten() for b in blocks])
+    active = torch.cat([b.weight_mask.flatten() for b in blocks]) > 0
+    n_active = int(active.sum())
+    k = min(int(math.floor(ratio * n_active)), n_active - 1)
+    if k <= 0:
+        return 0
+    drop = torch.topk(torch.where(active, mags, torch.full_like(mags, -1.0)), k).indices
+    flat = torch.ones_like(mags)
+    flat[drop] = 0.0
+    start = 0
+    for b in blocks:
+        n = b.weight_mask.numel()
+        b.weight_mask.mul_(flat[start:start + n].view_as(b.weight_mask))
+        b.apply_mask()
+        start += n
+    return k
 
 
 @torch.no_grad()
@@ -173,7 +202,8 @@ class SCANN(SelectionParams):
 
     conformance = {"space": {"name": "ffnn", "neurons_low": 8, "neurons_high": 32, "neurons_step": 8,
                              "max_layers": 2}, "task": {"dataset": "digits", "flatten": True},
-                   "params": {"iterations": 2, "epochs": 1}}
+                   "params": {"iterations": 2, "epochs": 1, "cv_folds": 0, "max_params_ratio": 1.0,
+                              "max_flops_ratio": 1.0}}
 
     scheme: str = nascore.param("B", help="A: start small and grow; B: start large and prune; C: B as an MLP",
                                 validator=one_of("A", "B", "C"))
@@ -187,6 +217,9 @@ class SCANN(SelectionParams):
     prune_ratio: float | None = nascore.param(None, help="share of each layer's active connections pruned (none: A "
                                                          "0.1, B/C 0.3, or a schedule reaching max_params)",
                                               validator=in_range(0.0, 1.0))
+    prune_large: float = nascore.param(0.0, help="share of each layer's active connections with the LARGEST "
+                                                 "magnitude also pruned per prune step (section 3.1; 0: off)",
+                                       validator=in_range(0.0, 1.0, high_open=True))
     neuron_ratio: float = nascore.param(0.1, help="neurons added per hidden layer per neuron growth, share",
                                         validator=in_range(0.0, 1.0))
     neuron_growth: str = nascore.param("duplicate", help="duplicate existing neurons or add random ones",
@@ -204,14 +237,14 @@ class SCANN(SelectionParams):
 
     def scheduled_prune_ratio(self, model, net: FeedForward, limit: float, remaining: list[str]) -> float:
         """With ``max_params`` and no ``prune_ratio``: the share that brings the classifier
-        to 80% of the limit (minus the other layers' parameters) in the ``remaining``
+        to the limit (minus the other layers' parameters) in the ``remaining``
         operations' prune steps, allowing for what their growth steps add back; never
         below the scheme's default."""
         from nascore.api import count_params
 
         growth, default = self.ratios()
         active = sum(float(b.weight_mask.sum()) for b in masked_layers(net))
-        target = 0.8 * limit - (count_params(model) - active)
+        target = limit - (count_params(model) - active)
         if target <= 0 or active <= target:
             return default
         grown = (1 + growth) ** remaining.count("grow-connections") * (1 + self.neuron_ratio) ** remaining.count(
@@ -223,7 +256,7 @@ class SCANN(SelectionParams):
         """Apply one architecture-changing operation; returns how much it changed."""
         growth, default = self.ratios()
         if op == "prune":
-            return prune_connections(net, default if prune is None else prune)
+            return prune_connections(net, default if prune is None else prune, self.prune_large)
         if op == "grow-neurons":
             return grow_neurons(net, self.neuron_ratio, self.neuron_growth, rng)
         X, y = train_batch(task, self.grad_samples, rng, device_of(model))
@@ -233,36 +266,55 @@ class SCANN(SelectionParams):
     def compress(self, arch, model, task, ctx) -> Compressed:
         if not isinstance(getattr(model, "classifier", None), torch.nn.Module):  # SCANN rewires a Linear classifier
             raise ConfigError("scann needs a model with a 'classifier' (Linear layers); this model has none")
-        model = copy.deepcopy(model)
-        model.classifier = net = FeedForward.from_module(model.classifier).to(device_of(model))
-        rng = np.random.default_rng(self.seed)
+        original = model
+        model = self._prepare(model)
         trainer = make_trainer(ctx, self.epochs, self.lr)
         seed = int(getattr(ctx, "seed", 0))
         before = measure(model, task, trainer, test=True)
         sel = self.selection(model, before)
+        steps = self._chain(model, task, trainer, seed, sel.max_params,
+                            lambda m, op: sel.offer(m, measure(m, task, trainer), op))
+        scores = self.cross_validate(
+            lambda m, sub, record: self._chain(self._prepare(m), sub, trainer, seed, sel.max_params,
+                                               lambda mm, op: record(mm)),
+            original, task, ctx, seed)
+        if scores is not None:
+            sel.rescore(scores)
+        chosen_metrics, chosen, tuned = finish(sel.best(), task, trainer, self.final_epochs, seed + 10_000)
+        after = measure(chosen, task, trainer, test=True)
+        info = {"scheme": self.scheme, "operations": [{"op": o, "changed": c, "ratio": r} for o, c, r in steps],
+                "history": sel.history, "chosen_step": chosen_metrics["step"], "final_training_kept": tuned,
+                "cv_scores": scores, "param_limit": None if math.isinf(sel.max_params) else sel.max_params,
+                "hidden_sizes": chosen.classifier.sizes[1:-1], "skip_blocks": list(chosen.classifier.skips)}
+        return Compressed(arch=arch, model=chosen, before=before, after=after, info=info)
+
+    @staticmethod
+    def _prepare(model):
+        """A copy of ``model`` whose classifier is a (masked) :class:`FeedForward`."""
+        model = copy.deepcopy(model)
+        model.classifier = FeedForward.from_module(model.classifier).to(device_of(model))
+        return model
+
+    def _chain(self, model, task, trainer, seed: int, limit: float, record) -> list:
+        """The schedule on ``model`` (edited in place): each operation, training, then
+        ``record(model, op)``.  Returns (op, changed, ratio) per step."""
+        net = model.classifier
+        rng = np.random.default_rng(self.seed)
         steps = []
         if self.scheme == "A":
             density = float(sum(b.weight_mask.sum() for b in masked_layers(net))
                             / sum(b.weight_mask.numel() for b in masked_layers(net)))
             start = max(0.0, 1 - self.start_density / max(density, 1e-9))
             steps.append(("start-small", prune_connections(net, start), start))
-            self._train_and_offer(model, task, trainer, seed, sel, "start-small")
+            trainer.fit(model, task, seed=seed)
+            record(model, "start-small")
         schedule = SCHEDULES[self.scheme]
         ops = [schedule[i % len(schedule)] for i in range(self.iterations)]
         for i, op in enumerate(ops):
             ratio = None
-            if op == "prune" and self.max_params and self.prune_ratio is None:
-                ratio = self.scheduled_prune_ratio(model, net, sel.max_params, ops[i:])
+            if op == "prune" and not math.isinf(limit) and self.prune_ratio is None:
+                ratio = self.scheduled_prune_ratio(model, net, limit, ops[i:])
             steps.append((op, self.apply(op, model, net, task, rng, ratio), ratio))
-            self._train_and_offer(model, task, trainer, seed + i + 1, sel, op)
-        chosen_metrics, chosen, tuned = finish(sel.best(), task, trainer, self.final_epochs, seed + 10_000)
-        after = measure(chosen, task, trainer, test=True)
-        info = {"scheme": self.scheme, "operations": [{"op": o, "changed": c, "ratio": r} for o, c, r in steps],
-                "history": sel.history, "chosen_step": chosen_metrics["step"], "final_training_kept": tuned,
-                "hidden_sizes": chosen.classifier.sizes[1:-1], "skip_blocks": list(chosen.classifier.skips)}
-        return Compressed(arch=arch, model=chosen, before=before, after=after, info=info)
-
-    @staticmethod
-    def _train_and_offer(model, task, trainer, seed, sel: Selection, step: str) -> None:
-        trainer.fit(model, task, seed=seed)
-        sel.offer(model, measure(model, task, trainer), step)
+            trainer.fit(model, task, seed=seed + i + 1)
+            record(model, op)
+        return steps
