@@ -57,3 +57,23 @@ def test_full_run_spends_the_budget_and_trains_the_predicted_best():
     assert result.info["samples_asked"] == 30 and result.info["trained_for_predictor"] == 30
     assert result.metrics["valid_accuracy"] >= np.median([e.metric("valid_accuracy") for e in ctx.history[:10]])
     assert result.best.key in {e.key for e in ctx.history}  # trained on the real task
+
+
+def test_top_k_check_and_base_architecture_spend_distinct_evaluations():
+    """Budget 35 = base (1) + Algorithm 1's 3 rounds of 10 + the top-4 check: every
+    evaluation is a distinct architecture, the base comes first, the checked four are
+    new, and the answer is the best of all 35 evaluated on the feedback metric."""
+    space = _space()
+    base = {"layers": 2, "n1": 128, "n2": 64, "n3": 16, "dr_method": "pca", "dr_ratio": 1.0, "quant_bits": 32}
+    sampler = nascore.create("sampler", "iterative-selection", pool_size=256, per_iteration=10, iterations=2)
+    ctx = synthetic_context(space, sampler=sampler, budget=35, evaluator=SyntheticEvaluator(target=0.3))
+    result = EfficientEvolutionarySearch(population=30, iterations=60, top_k=4, base=base).run(ctx)
+    keys = [e.key for e in ctx.history]
+    assert ctx.used == 35 and len(keys) == 35 and len(set(keys)) == 35
+    assert keys[0] == space.make(base).key
+    checked = result.info["top_k_checked"]
+    assert len(checked) == 4 and set(checked) == set(keys[31:])
+    best = max(ctx.history, key=lambda e: e.metric("valid_accuracy"))
+    assert result.best.key == best.key and result.metrics["valid_accuracy"] == best.metric("valid_accuracy")
+    assert result.info["chosen_from"] == ("predicted top-k" if best.key in checked else
+                                          "base architecture" if best.key == keys[0] else "predictor samples")

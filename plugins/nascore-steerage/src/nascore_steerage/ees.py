@@ -55,6 +55,11 @@ class EfficientEvolutionarySearch:
                                     validator=in_range(0))
     final_epochs: int = nascore.param(0, help="retrain the best for this many epochs (0: evaluate it like the samples)",
                                       validator=in_range(0))
+    top_k: int = nascore.param(1, help="the top-k predicted architectures are trained after EES and the answer "
+                                       "chosen among everything evaluated (budget kept for them)",
+                               validator=in_range(1))
+    base: dict | None = nascore.param(None, help="the base architecture (a genome, e.g. the baseline's layers): "
+                                                 "trained first, in the predictor's data and among the answers")
 
     # ---- phase 1: predictor training data ----------------------------------------------
     def _sampler(self, ctx):
@@ -73,7 +78,10 @@ class EfficientEvolutionarySearch:
         """Train architectures from the sampler until ``samples`` (or the sampler's own
         schedule, e.g. Algorithm 1's rounds) is done; returns how many were asked."""
         sampler = self._sampler(ctx)
-        target = min(self.samples or max(ctx.remaining - 1, 0), max(ctx.remaining - 1, 0))
+        if self.base is not None and ctx.remaining > 0:
+            ctx.evaluate([ctx.space.make(dict(self.base))])  # the paper's base architecture
+        keep = min(self.top_k, max(ctx.remaining - 1, 1))  # budget kept for the top-k check
+        target = min(self.samples or max(ctx.remaining - keep, 0), max(ctx.remaining - keep, 0))
         if target == 0 and ctx.remaining > 0 and not ctx.history:
             target = ctx.remaining  # a budget of one: the sample is all there is
         step = self.batch_size or getattr(sampler, "per_iteration", 10)
@@ -146,10 +154,14 @@ class EfficientEvolutionarySearch:
         ctx.log(f"ees: best predicted {ctx.metric} {reward:.2f} after {count} predictions in {search_s:.1f}s")
         info = {"samples_asked": asked, "trained_for_predictor": trained, "predicted": reward,
                 "predictions": count, "search_seconds": search_s, "predictions_per_second": count / max(search_s, 1e-9)}
-        ctx.evaluate([pick], stop=False)  # the predictor's answer is trained in full, never cut short
-        self._spend(ctx, ranked[1:])
+        checked = self._top_k(ctx, ranked)  # the predicted top-k, trained in full, never cut short
+        self._spend(ctx, ranked)
         best_ev = ctx.best()
         best = best_ev.arch if best_ev is not None else pick
+        info["top_k_checked"] = [a.key for a in checked]
+        info["chosen_from"] = ("predicted top-k" if best.key in info["top_k_checked"] else
+                               "base architecture" if self.base is not None and best.key == ctx.space.make(
+                                   dict(self.base)).key else "predictor samples")
         if best.key != pick.key:
             known = next((e for e in ctx.history if e.key == pick.key), None)
             info["predicted_pick"] = {"key": pick.key, "genome": pick.genome, "predicted": reward,
@@ -158,6 +170,15 @@ class EfficientEvolutionarySearch:
         info["final"] = metrics
         info["global_search_seconds"] = time.perf_counter() - t0
         return SearchResult(best=best, info=info, metrics=metrics, state_dict=state)
+
+    def _top_k(self, ctx, ranked: list) -> list:
+        """Train the ``top_k`` best-predicted architectures not evaluated yet (the GS
+        answer is checked, not taken on the predictor's word); returns them."""
+        evaluated = {e.key for e in ctx.history}
+        todo = [a for a in ranked if a.key not in evaluated][: min(self.top_k, ctx.remaining)]
+        if todo:
+            ctx.evaluate(todo, stop=False)
+        return todo
 
     def _spend(self, ctx, queue: list) -> None:
         """Spend the budget left on ``queue`` (in order, skipping evaluated ones), then on
