@@ -21,8 +21,10 @@ this run uses SGD lr 0.05 with a cosine schedule and few epochs -- reported as s
 
     nice .venv/bin/python benchmarks/steerage_lenet5_mnist.py [--quick] [--sizes 14] [--baseline]
 
-Needs MNIST under $NASCORE_DATA.  Each invocation merges its sizes into
-``benchmarks/results/steerage_lenet5_mnist.json``.
+Table 6's FC1 is read as the flattened conv output (``fc_reading = "flatten"``, the
+space's default; see docs/plugins/steerage.md); ``--fc-reading hidden`` gives the other
+reading.  Needs MNIST under $NASCORE_DATA.  Writes this invocation's sizes and seeds only
+to ``benchmarks/results/steerage_lenet5_mnist.json`` (target: mean over 3 seeds).
 """
 
 from __future__ import annotations
@@ -39,9 +41,9 @@ import attrs
 
 RESULTS = Path(__file__).resolve().parent / "results" / "steerage_lenet5_mnist.json"
 FULL = dict(gs_subset=6000, eval_subset=2000, gs_epochs=2, per_iteration=8, iterations=2, epochs=8,
-            scann_iterations=8, nest_iterations=3, final_epochs=4, max_params=10000, ls_lr=0.02)
-QUICK = dict(gs_subset=1000, eval_subset=500, gs_epochs=1, per_iteration=3, iterations=1, epochs=1,
-             scann_iterations=2, nest_iterations=1, final_epochs=1, max_params=10000, ls_lr=0.02)
+            scann_iterations=8, nest_iterations=3, final_epochs=4, max_params=10000, ls_lr=0.02, train_subset=None)
+QUICK = dict(gs_subset=1000, eval_subset=500, gs_epochs=1, per_iteration=3, iterations=1, epochs=3,
+             scann_iterations=2, nest_iterations=1, final_epochs=1, max_params=10000, ls_lr=0.02, train_subset=1000)
 
 
 def train_settings() -> dict:
@@ -61,10 +63,13 @@ class Context:
         return Trainer(**{**train_settings(), "epochs": 1, **overrides})
 
 
-def full_task():
+def full_task(a):
+    """MNIST's 50,000 training images (``--quick``: a stratified ``train_subset`` and
+    ``eval_subset`` valid/test images, a smoke test in seconds)."""
     from nascore.data import load_task
 
-    return load_task({"dataset": "mnist", "valid_fraction": 10000 / 60000, "seed": 0})
+    small = {"subset": a.train_subset, "eval_subset": a.eval_subset} if a.train_subset else {}
+    return load_task({"dataset": "mnist", "valid_fraction": 10000 / 60000, "seed": 0, **small})
 
 
 def global_search(size: int, a) -> tuple[dict, dict]:
@@ -76,7 +81,7 @@ def global_search(size: int, a) -> tuple[dict, dict]:
         "name": f"steerage-lenet5-{size}", "seed": a.seed, "budget": budget, "device": "cpu",
         "task": {"dataset": "mnist", "valid_fraction": 10000 / 60000, "seed": 0, "subset": a.gs_subset,
                  "eval_subset": a.eval_subset},
-        "space": {"name": "lenet5", "input_size": 28, "image_sizes": [size]},
+        "space": {"name": "lenet5", "input_size": 28, "image_sizes": [size], "fc_reading": a.fc_reading},
         "sampler": {"name": "iterative-selection", "pool_size": 2048, "per_iteration": a.per_iteration,
                     "iterations": a.iterations},
         "predictor": {"name": "boosted-trees"},
@@ -111,7 +116,7 @@ def local_search(arch, model, task, space, a) -> tuple[dict, list]:
     ctx = Context(a.seed, space)
     stages = []
     for comp in (SCANN(scheme="C", iterations=a.scann_iterations, epochs=1, lr=a.ls_lr, growth_ratio=0.05,
-                       max_params=a.max_params),
+                       max_params=a.max_params, final_epochs=0),  # the fine-tuning comes after NeST
                  NeST(iterations=a.nest_iterations, epochs=1, lr=a.ls_lr, prune_ratio=0.3, area_ratio=0.3,
                       candidates=8, maps=1, max_params=a.max_params, final_epochs=a.final_epochs)):
         t0 = time.perf_counter()
@@ -128,8 +133,8 @@ def run_size(size: int, a) -> dict:
     import nascore
     import torch
 
-    task = full_task()
-    space = nascore.create("search_space", "lenet5", input_size=28, image_sizes=[size])
+    task = full_task(a)
+    space = nascore.create("search_space", "lenet5", input_size=28, image_sizes=[size], fc_reading=a.fc_reading)
     best, cost = global_search(size, a)
     arch = space.make(best["genome"])
     torch.manual_seed(a.seed)
@@ -142,7 +147,7 @@ def run_size(size: int, a) -> dict:
     met = 100 - ls["test_accuracy"] <= 1.0 and ls["params"] <= 10000
     print(f"{size}x{size} GS+LS: {100 - ls['test_accuracy']:.2f}% error, {ls['params']} weights (target met: {met})",
           flush=True)
-    settings = {k: getattr(a, k) for k in FULL}
+    settings = {**{k: getattr(a, k) for k in FULL}, "fc_reading": a.fc_reading}
     return {"size": size, "settings": settings, "gs": gs, "gs_ls": ls, "stages": stages, "search_cost": cost,
             "target_met": met}
 
@@ -151,13 +156,13 @@ def run_baseline(a) -> dict:
     import nascore
     import torch
 
-    task = full_task()
+    task = full_task(a)
     space = nascore.create("search_space", "lenet5", input_size=28)
     torch.manual_seed(a.seed)
     return train_full(space.baseline(task), task, a.epochs, a.seed)
 
 
-def write(results: dict, baseline, quick: bool, seed: int) -> Path:
+def write(results: dict, baseline, quick: bool, seed: int, fc_reading: str = "flatten") -> Path:
     """This invocation's sizes (and baseline, if trained) only: nothing is merged from an
     earlier file."""
     sizes = {str(k): v for k, v in results.items()}
@@ -185,7 +190,8 @@ def write(results: dict, baseline, quick: bool, seed: int) -> Path:
     }
     from _common import write_result
 
-    return write_result("steerage_lenet5_mnist", out, quick=quick, settings=QUICK if quick else FULL, seeds=[seed],
+    return write_result("steerage_lenet5_mnist", out, quick=quick,
+                        settings={**(QUICK if quick else FULL), "fc_reading": fc_reading}, seeds=[seed],
                         tuned_on="STEERAGE plugin defaults (see docs/plugins/steerage.md); nothing tuned here")
 
 
@@ -195,6 +201,8 @@ def main(argv=None):
     ap.add_argument("--sizes", type=int, nargs="*", default=None, help="image sizes (default 14 21 28; quick 14)")
     ap.add_argument("--baseline", action="store_true", help="also train the LeNet-5 baseline")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--fc-reading", dest="fc_reading", choices=("flatten", "hidden"), default="flatten",
+                    help="Table 6's FC1: the flattened conv output (default) or an extra hidden layer")
     a = ap.parse_args(argv)
     for k, v in (QUICK if a.quick else FULL).items():
         setattr(a, k, v)
@@ -208,7 +216,7 @@ def main(argv=None):
     if baseline:
         print(f"baseline: {100 - baseline['test_accuracy']:.2f}% error, {baseline['params']} weights", flush=True)
     results = {s: run_size(s, a) for s in sizes}
-    write(results, baseline, a.quick, a.seed)
+    write(results, baseline, a.quick, a.seed, a.fc_reading)
 
 
 if __name__ == "__main__":

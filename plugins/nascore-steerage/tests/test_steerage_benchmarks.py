@@ -1,0 +1,62 @@
+"""The STEERAGE benchmarks' quick modes (run by make test): they write the study shape
+with provenance, and their statistics are those of their own rows."""
+
+import json
+import math
+import statistics
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[3] / "benchmarks"
+
+
+@pytest.fixture
+def bench(monkeypatch, tmp_path):
+    monkeypatch.setenv("NASCORE_BENCH_RESULTS", str(tmp_path))
+    monkeypatch.syspath_prepend(str(BENCH))
+    return tmp_path
+
+
+def test_paired_quick_mode_writes_paired_statistics_of_its_own_rows(bench):
+    import steerage_paired
+
+    steerage_paired.main(["--quick"])
+    data = json.loads((bench / "steerage_paired_quick.json").read_text())
+    prov = data["provenance"]
+    assert {"commit", "dirty", "command", "settings", "seeds", "tuned_on"} <= set(prov)
+    assert prov["seeds"] == [0, 1] and prov["settings"]["datasets"] == ["wine"]
+    runs = data["units"]["wine"]
+    assert [r["seed"] for r in runs] == [0, 1]
+    # the baseline MLP 13-26-13-3: 13*26 + 26*13 + 13*3 weights + 26 + 13 + 3 biases
+    assert all(r["baseline"]["params"] == 757 and r["baseline"]["hidden"] == [26, 13] for r in runs)
+    for arm in ("baseline", "gs", "gs_ls"):
+        values = [r[arm]["test_accuracy"] for r in runs]
+        assert data["arms"][f"wine/{arm}"]["n"] == 2
+        assert data["arms"][f"wine/{arm}"]["mean"] == pytest.approx(statistics.fmean(values))
+        # 36 test rows: every accuracy is a multiple of 100/36
+        assert all(abs(v * 36 / 100 - round(v * 36 / 100)) < 1e-6 for v in values)
+    comp = next(c for c in data["comparisons"] if c["arm"] == "wine/gs_ls" and c["against"] == "wine/baseline"
+                and c["metric"] == "test_accuracy")
+    diffs = [r["gs_ls"]["test_accuracy"] - r["baseline"]["test_accuracy"] for r in runs]
+    assert comp["n"] == 2 and comp["diff_mean"] == pytest.approx(statistics.fmean(diffs))
+    if comp["diff_se"]:
+        assert comp["diff_se"] == pytest.approx(statistics.stdev(diffs) / math.sqrt(2))
+    assert comp["verdict"] == "tie"  # two seeds can never support a verdict (>= 5 needed)
+    # the GS answer is an evaluated architecture chosen on the cross-validated score
+    assert all(r["gs"]["cv_accuracy"] is not None for r in runs)
+    assert {t["dataset"] for t in data["targets"]} == {"wine"}
+
+
+def test_lenet5_quick_mode_regenerates_with_provenance(bench, mnist_root):
+    import steerage_lenet5_mnist
+
+    steerage_lenet5_mnist.main(["--quick"])
+    data = json.loads((bench / "steerage_lenet5_mnist_quick.json").read_text())
+    assert data["provenance"]["settings"]["fc_reading"] == "flatten"
+    row = data["sizes"]["14"]
+    # default reading: the classifier reads the flattened conv output (conv2 x s^2, no FC1 layer)
+    tokens = row["gs"]["tokens"]
+    assert sum(t.startswith("FC-") for t in tokens) == 2
+    assert row["gs_ls"]["params"] <= 10_000 and row["target_met"] == (
+        100 - row["gs_ls"]["test_accuracy"] <= 1.0 and row["gs_ls"]["params"] <= 10_000)
