@@ -11,6 +11,8 @@ cell) and the supernet's last-exit validation accuracy.  Nothing is chosen here.
 result file is rewritten after every search (``complete`` says whether all ran).
 
     python benchmarks/msranas_alpha_scale.py [--seeds 0 1 2] [--quick]
+    python benchmarks/msranas_alpha_scale.py --batch-size 32 --rules steps --seeds 100 \
+        --name msranas_alpha_scale_batch32            # a variant: 4x the steps at a quarter of the rate
 
 Writes ``benchmarks/results/msranas_alpha_scale.json`` (``_quick``).
 """
@@ -53,14 +55,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--batch-size", type=int, default=None, help="search batch size (more, smaller steps)")
+    parser.add_argument("--epochs", type=int, default=None, help="search epochs")
+    parser.add_argument("--rules", nargs="+", default=list(RULES), choices=list(RULES))
+    parser.add_argument("--name", default="msranas_alpha_scale", help="result file name (a variant's own file)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     spec = QUICK if args.quick else FULL
+    spec = {**spec, "search": {**spec["search"], **({"batch_size": args.batch_size} if args.batch_size else {}),
+                               **({"epochs": args.epochs} if args.epochs else {})}}
     seeds = [0] if args.quick else args.seeds
     task = load_task(spec["task"])
-    runs = {rule: [] for rule in RULES}
+    runs = {rule: [] for rule in args.rules}
     for seed in seeds:
-        for rule in RULES:
+        for rule in args.rules:
             found = search_cell(task, seed=seed, alpha_lr_scale=rule, **spec["search"])
             runs[rule].append({"seed": seed, **{k: found[k] for k in (
                 "key", "alpha_lr", "arch_steps", "alpha_movement", "cell_stability", "seconds")}})
@@ -69,8 +77,9 @@ def main() -> None:
                   f"{found['alpha_movement'][-1]['max_abs_dev']:.4f}, changes {st['changes']}/{st['transitions']}, "
                   f"last quarter stable {st['last_quarter_stable']}", flush=True)
         done = {rule: summary(r) for rule, r in runs.items()}
-        write_result("msranas_alpha_scale", {"complete": len(runs["steps"]) == len(seeds), "summary": done,
-                                             "runs": runs}, quick=args.quick, settings=spec, seeds=seeds,
+        write_result(args.name, {"complete": all(len(r) == len(seeds) for r in runs.values()), "summary": done,
+                                 "runs": runs}, quick=args.quick, settings={**spec, "rules": args.rules},
+                     seeds=seeds,
                      tuned_on="nothing tuned: the rule follows the step count of DARTS's CIFAR search")
 
 
