@@ -42,8 +42,8 @@ import attrs
 RESULTS = Path(__file__).resolve().parent / "results" / "steerage_lenet5_mnist.json"
 FULL = dict(gs_subset=6000, eval_subset=2000, gs_epochs=2, per_iteration=8, iterations=2, epochs=8,
             scann_iterations=8, nest_iterations=3, final_epochs=4, max_params=10000, ls_lr=0.02, train_subset=None)
-QUICK = dict(gs_subset=1000, eval_subset=500, gs_epochs=1, per_iteration=3, iterations=1, epochs=3,
-             scann_iterations=2, nest_iterations=1, final_epochs=1, max_params=10000, ls_lr=0.02, train_subset=1000)
+QUICK = dict(gs_subset=1000, eval_subset=500, gs_epochs=1, per_iteration=3, iterations=1, epochs=5,
+             scann_iterations=2, nest_iterations=1, final_epochs=1, max_params=10000, ls_lr=0.02, train_subset=2000)
 
 
 def train_settings() -> dict:
