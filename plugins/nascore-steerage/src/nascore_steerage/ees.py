@@ -13,7 +13,10 @@ accuracy, ``x* = argmax Predicted-Acc(x)``, without training anything:
         Children = Children U Parents, reverse-sorted by reward
         bestArch = Children[0];  Parents = Children[:iterCount]
 
-Finally ``bestArch`` is trained on the real task (one evaluation of the budget).  Any
+Finally ``bestArch`` is trained on the real task -- with ``top_k`` > 1 the ``top_k``
+best-predicted architectures not evaluated yet, for which budget is kept (the answer is
+checked, not taken on the predictor's word; ``base``, the paper's base architecture, is
+trained first and so is among the candidates too).  Any
 budget still left buys the next architectures of the final population in predicted order
 (then fresh sampler draws), so a budget of N is N distinct evaluations.  The run reports
 the best architecture it *evaluated* on the feedback metric; when the predictor's pick is
