@@ -108,6 +108,14 @@ class _Cluster:
 
     def stop(self) -> None:
         _kill([p for p, _, sid, _ in _procs() if sid in self.sessions and p != os.getpid()])
+        # ``ray start --head`` records its address for ``ray.init()`` without one to join;
+        # ``ray stop`` would delete the record, so do it here: a stale one breaks later inits
+        record = Path("/tmp/ray/ray_current_cluster")
+        try:
+            if record.read_text().strip().endswith(f":{self.port}"):
+                record.unlink()
+        except OSError:
+            pass
 
 
 @pytest.fixture
