@@ -185,6 +185,8 @@ def main() -> None:
                         help="the searches' checkpoint file (default: keyed by this commit and the settings)")
     parser.add_argument("--ranking-checkpoint", type=Path, default=None,
                         help="the ranking's checkpoint file (default: keyed by this commit and the settings)")
+    parser.add_argument("--name", default="tnas_oneshot_paired",
+                        help="result file name (a dataset run on its own writes its own file)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     spec = dict(QUICK if args.quick else FULL)
@@ -220,7 +222,7 @@ def main() -> None:
         and set(result["ranking"]) == set(spec["datasets"])
     for c in result["comparisons"]:
         print(f"{c['arm']} vs {c['against']} {c['metric']}: n={c['n']} diff {c['diff_mean']} z {c['z']}")
-    write_result("tnas_oneshot_paired", result, quick=args.quick, settings=spec, seeds=spec["seeds"],
+    write_result(args.name, result, quick=args.quick, settings=spec, seeds=spec["seeds"],
                  tuned_on="nothing tuned here: tnas plugin defaults and tnas_oneshot.py's VAE settings")
 
 
