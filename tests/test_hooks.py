@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 import nascore
 from nascore import hookspecs
+from nascore.errors import PluginError
 from nascore.plugins import get_registry, register_plugin, unregister_plugin
 from nascore.registry import KINDS
 
@@ -76,7 +77,10 @@ def test_hook_list_matches_kinds():
 def test_each_registration_hook_registers(every_hook, kind):
     comp = get_registry().get(kind, f"hooktest-{kind.replace('_', '-')}")
     assert comp.plugin == "every-hook" and comp.kind == kind
-    assert nascore.create(kind, f"every-hook:{comp.name}", level=3).level == 3
+    # the registry builds it, then holds the product to its kind's protocol: a do-nothing
+    # class is refused with an error naming the plugin and the protocol
+    with pytest.raises(PluginError, match=r"of plugin 'every-hook'.*does not implement the \w+Protocol"):
+        nascore.create(kind, f"every-hook:{comp.name}", level=3)
 
 
 def test_register_commands_adds_a_cli_command(every_hook):
