@@ -146,6 +146,7 @@ def test_full_steerage_pipeline_on_mnist(tmp_path):
     assert result["info"]["trained_for_predictor"] == result["counts"]["ok"] - 1
     stages = by_compressor(result)
     assert list(stages) == ["scann", "nest"]
-    for stage in stages.values():
-        assert stage["after"]["params"] <= min(stage["before"]["params"], 10_000)
+    # SCANN compresses to the 10k limit; NeST may grow above its input (no cap but the 10k)
+    assert stages["scann"]["after"]["params"] <= min(stages["scann"]["before"]["params"], 10_000)
+    assert stages["nest"]["after"]["params"] <= 10_000
     assert result["best"]["metrics"]["test_accuracy"] > 30  # two epochs on 2,000 images: well above chance (10%)
