@@ -29,7 +29,7 @@ def test_its_sampler_seeds_regularized_evolution(tmp_path):
               "sampler": {"name": "latin-hypercube"},
               "optimizer": {"name": "regularized-evolution", "population": 10, "sample_size": 3}}
     result = nascore.run(config, out=tmp_path)
-    assert result["config"]["sampler"] == {"name": "latin-hypercube", "strength": 1}
+    assert result["config"]["sampler"] == {"name": "latin-hypercube", "strength": 1, "optimization": None}
     first = [e["genome"] for e in result["evaluations"][:10]]
     # the initial population is one Latin hypercube batch: each op appears twice per edge
     for edge in first[0]:
