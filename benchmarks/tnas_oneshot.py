@@ -32,6 +32,8 @@ TASKS = {"digits": {"dataset": "digits", "seed": 0},
          "mnist": {"dataset": "mnist", "seed": 0, "subset": 6000, "eval_subset": 2000}}
 EVALUATOR = {"name": "train", "epochs": 10, "batch_size": 64, "lr": 0.05, "measure_latency": False}
 VAE = {"vae_layers": 1, "vae_steps": 30, "top_fraction": 0.2}
+#: bench_check: the supernet-to-child epoch cost is a timing ratio
+CHECK = {"ignore": ["*to_child_epoch*"]}
 
 
 def optimizers(epochs: int) -> dict:
