@@ -72,6 +72,7 @@ def reinitialized(model: torch.nn.Module, seed: int) -> torch.nn.Module:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for m in fresh.modules():
+            # torch's own convention: a layer with weights offers reset_parameters(), others do not
             if hasattr(m, "reset_parameters") and callable(m.reset_parameters):
                 m.reset_parameters()
                 apply = getattr(m, "apply_mask", None)
