@@ -422,3 +422,19 @@ _CHECKS = {
 __all__ = ["ConformanceError", "check_component", "conformance_cases", "synthetic_context", "SyntheticEvaluator",
            "check_search_space", "check_encoder", "check_predictor", "check_sampler", "check_optimizer",
            "check_optimizer_rules", "check_executor", "check_stopper", "check_compressor", "check_dataset", "Evaluation", "OK"]
+
+
+def cuda_test_device():
+    """The device a test marked ``cuda`` runs on: CUDA when present; the CPU when
+    ``NASCORE_CUDA_TESTS_ON_CPU=1`` (to check the CUDA tests themselves on a machine
+    without a GPU); otherwise the test is skipped."""
+    import os
+
+    import pytest
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if os.environ.get("NASCORE_CUDA_TESTS_ON_CPU") == "1":
+        return torch.device("cpu")
+    pytest.skip("no CUDA device")

@@ -6,7 +6,6 @@ skipped then)."""
 
 from __future__ import annotations
 
-import os
 import warnings
 
 import pytest
@@ -15,17 +14,14 @@ from torch import nn
 
 from nascore.data import load_task
 from nascore.training import Trainer
+from nascore.testing import cuda_test_device
 
 pytestmark = pytest.mark.cuda
 
 
 @pytest.fixture
 def device():
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if os.environ.get("NASCORE_CUDA_TESTS_ON_CPU") == "1":
-        return torch.device("cpu")
-    pytest.skip("no CUDA device")
+    return cuda_test_device()
 
 
 def _cnn():

@@ -1,7 +1,6 @@
 """MS-RANAS torch code on CUDA (marker ``cuda``; skipped without a CUDA device,
 ``NASCORE_CUDA_TESTS_ON_CPU=1`` runs it on the CPU to check the test itself)."""
 
-import os
 
 import numpy as np
 import pytest
@@ -12,6 +11,7 @@ from nascore.nn.ops import DARTS_OPS
 from nascore.spaces.darts import DartsSpace
 from nascore_msranas.network import MultiScaleNetwork, MultiScaleSupernet, make_layout
 from nascore_msranas.search import Searcher, SearchSettings
+from nascore.testing import cuda_test_device
 
 pytestmark = pytest.mark.cuda
 
@@ -25,11 +25,7 @@ GENOTYPE = {
 
 @pytest.fixture
 def device():
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if os.environ.get("NASCORE_CUDA_TESTS_ON_CPU") == "1":
-        return torch.device("cpu")
-    pytest.skip("no CUDA device")
+    return cuda_test_device()
 
 
 def test_multi_scale_network_forward_backward_step(device):

@@ -2,7 +2,6 @@
 on the device (marker ``cuda``; skipped without a CUDA device,
 ``NASCORE_CUDA_TESTS_ON_CPU=1`` runs it on the CPU to check the test itself)."""
 
-import os
 
 import numpy as np
 import pytest
@@ -10,17 +9,14 @@ import torch
 
 from nascore_nat import genotypes
 from nascore_nat.transformer import NeuralArchitectureTransformer
+from nascore.testing import cuda_test_device
 
 pytestmark = pytest.mark.cuda
 
 
 @pytest.fixture
 def device():
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if os.environ.get("NASCORE_CUDA_TESTS_ON_CPU") == "1":
-        return torch.device("cpu")
-    pytest.skip("no CUDA device")
+    return cuda_test_device()
 
 
 def test_algorithm_1_runs_on_the_device(device, small_digits):

@@ -2,7 +2,6 @@
 on the device (marker ``cuda``; skipped without a CUDA device,
 ``NASCORE_CUDA_TESTS_ON_CPU=1`` runs it on the CPU to check the test itself)."""
 
-import os
 
 import numpy as np
 import pytest
@@ -11,17 +10,14 @@ import torch
 import nascore
 from nascore.data import load_task
 from nascore.training import Trainer
+from nascore.testing import cuda_test_device
 
 pytestmark = pytest.mark.cuda
 
 
 @pytest.fixture
 def device():
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if os.environ.get("NASCORE_CUDA_TESTS_ON_CPU") == "1":
-        return torch.device("cpu")
-    pytest.skip("no CUDA device")
+    return cuda_test_device()
 
 
 @pytest.mark.parametrize("space_name, options", [("metaqnn", {"width": 0.0625}), ("resnet-chain", {"max_blocks": 3})])

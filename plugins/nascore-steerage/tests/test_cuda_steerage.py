@@ -2,7 +2,6 @@
 model's device (marker ``cuda``; skipped without a CUDA device,
 ``NASCORE_CUDA_TESTS_ON_CPU=1`` runs it on the CPU to check the test itself)."""
 
-import os
 
 import pytest
 import torch
@@ -11,17 +10,14 @@ import nascore
 from nascore.training import Trainer
 from nascore_steerage.nest import NeST
 from nascore_steerage.scann import SCANN
+from nascore.testing import cuda_test_device
 
 pytestmark = pytest.mark.cuda
 
 
 @pytest.fixture
 def device():
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if os.environ.get("NASCORE_CUDA_TESTS_ON_CPU") == "1":
-        return torch.device("cpu")
-    pytest.skip("no CUDA device")
+    return cuda_test_device()
 
 
 def _ctx(device):

@@ -2,7 +2,6 @@
 ``cuda``; skipped without a CUDA device, ``NASCORE_CUDA_TESTS_ON_CPU=1`` runs it on the
 CPU to check the test itself)."""
 
-import os
 
 import numpy as np
 import pytest
@@ -13,17 +12,14 @@ from nascore.data import load_task
 from nascore_tnas.distribution import LearnedDistribution
 from nascore_tnas.supernet import PathSupernet
 from nascore_tnas.vocabulary import ArchitectureVocabulary
+from nascore.testing import cuda_test_device
 
 pytestmark = pytest.mark.cuda
 
 
 @pytest.fixture
 def device():
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if os.environ.get("NASCORE_CUDA_TESTS_ON_CPU") == "1":
-        return torch.device("cpu")
-    pytest.skip("no CUDA device")
+    return cuda_test_device()
 
 
 def test_vae_updates_and_samples_on_the_device(device):
