@@ -240,6 +240,7 @@ def resolve(config: dict) -> dict:
         name = name or default
         if name is None:
             raise ConfigError(f"[{section}] needs {name_key} = ...")
+        _inherit_device(registry, kind, name, params, out["device"])
         component = registry.create(kind, name, **params)
         out[section] = {name_key: registry.get(kind, name).name, **_plain(resolved_params(component))}
     for section, (kind, name_key) in LIST_SECTIONS.items():
@@ -253,6 +254,7 @@ def resolve(config: dict) -> dict:
             name, params = _section_params(section, table, name_key)
             if name is None:
                 raise ConfigError(f"each [[{section}]] needs {name_key} = ...")
+            _inherit_device(registry, kind, name, params, out["device"])
             component = registry.create(kind, name, **params)
             resolved.append({name_key: registry.get(kind, name).name, **_plain(resolved_params(component))})
         if resolved:
@@ -269,6 +271,19 @@ def resolve(config: dict) -> dict:
         else:
             space.validate(base["genome"])
     return out
+
+
+def _inherit_device(registry, kind: str, name: str, params: dict, device: str) -> None:
+    """The run's top-level ``device`` is the default of every component that has a
+    ``device`` parameter and does not set its own (``auto`` leaves each component's default)."""
+    if device == "auto" or "device" in params:
+        return
+    try:
+        names = {p.name for p in registry.get(kind, name).params()}
+    except Exception:  # noqa: BLE001 - an unknown name is reported by registry.create, with suggestions
+        return
+    if "device" in names:
+        params["device"] = device
 
 
 def _plain(params: dict) -> dict:

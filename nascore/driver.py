@@ -193,6 +193,17 @@ def preflight(registry, resolved: dict) -> None:
                           f"{did_you_mean(metric, produced)} it produces: {', '.join(sorted(produced))}")
     components = [space, evaluator, _build(registry, "optimizer", resolved["optimizer"]),
                   _build(registry, "sampler", resolved.get("sampler")), *compressors]
+    # "cuda" on a machine without CUDA: one line now, not one failure per candidate
+    # ("auto" and "cpu" always resolve, and need no torch import)
+    from .device import resolve_device
+
+    devices = [resolved["device"]]
+    for section in ("evaluator", "optimizer", "sampler", "compress"):
+        tables = resolved.get(section) or []
+        devices += [t.get("device") for t in (tables if isinstance(tables, list) else [tables])]
+    for device in devices:
+        if isinstance(device, str) and device not in ("auto", "cpu"):
+            resolve_device(device)
     for component in components:
         check = getattr(component, "preflight", None)
         if callable(check):
