@@ -38,6 +38,7 @@ bench: $(STAMP)
 # rerun every benchmark's --quick mode into a temporary folder and compare it with the
 # committed benchmarks/results/*_quick.json (tolerances: each script's CHECK)
 bench-check: $(STAMP)
+	$(PY) -m pip install -q -e ".[bench]"  # peers_nb201's quick mode compares against Optuna
 	$(PY) benchmarks/bench_check.py $(BENCH_CHECK_ARGS)
 
 clean:

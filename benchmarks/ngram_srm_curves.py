@@ -61,7 +61,8 @@ def export(run_dirs: list[Path], path: Path) -> dict:
         space_cfg = dict(cfg["space"])
         space = nascore.create("search_space", space_cfg.pop("name"), **space_cfg)
         ev_cfg = cfg["evaluator"]
-        for ev in read_evaluations(run_dir):
+        # by key: the set of curves, independent of the order the executor finished them in
+        for ev in sorted(read_evaluations(run_dir), key=lambda e: e.key):
             if ev.status != "ok":
                 continue
             arch = space.make(ev.genome)
