@@ -45,6 +45,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import checkpoint, load_checkpoint, save_checkpoint, write_result  # noqa: E402
+from nat_tables import make_task  # noqa: E402 - the same pooled task as the NAT tables
 
 CHECK = {"bands": {"*accuracy*": 1e-6, "*mean*": 1e-6, "*se*": 1e-6, "*diff*": 1e-6, "*.z": 1e-4,
                    "*p_value*": 1e-6, "*tau*": 1e-6, "*entropy*": 1e-6}}
@@ -74,22 +75,6 @@ QUICK = {
     "ranking": {"transitions": 3, "seeds": [0]},
 }
 
-
-def make_task(spec: dict):
-    """The task, average-pooled by ``pool`` (MNIST 28x28 -> 14x14 on a 2-core CPU)."""
-    import attrs
-    import torch.nn.functional as F
-
-    from nascore.api import load_task
-
-    task = load_task(spec["task"])
-    k = spec["pool"]
-    if k == 1:
-        return task
-    pool = lambda s: attrs.evolve(s, X=F.avg_pool2d(s.X, k))  # noqa: E731
-    c, h, w = task.input_shape
-    return attrs.evolve(task, train=pool(task.train), valid=pool(task.valid), test=pool(task.test),
-                        input_shape=(c, h // k, w // k), name=f"{task.name}-{h // k}x{w // k}")
 
 
 def key(pair) -> str:

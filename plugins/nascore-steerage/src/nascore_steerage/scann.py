@@ -38,7 +38,7 @@ from nascore.api import Compressed
 
 from .layers import masked_layers
 from .mlp import FeedForward
-from .synthesis import (SelectionParams, device_of, finish, make_trainer, measure, prune_smallest,
+from .synthesis import (SelectionParams, device_of, finish, make_trainer, measure, prune_by_magnitude, prune_smallest,
                         train_batch)
 
 SCHEDULES = {
@@ -151,26 +151,9 @@ def prune_connections(net: FeedForward, ratio: float, large: float = 0.0) -> int
     return pruned
 
 
-@torch.no_grad()
 def prune_largest(blocks, ratio: float) -> int:
-    """Deactivate the ``ratio`` share of the active connections of ``blocks`` with the
-    largest magnitude (at least one connection stays); returns how many."""
-    mags = torch.cat([(b.weight.abs() * b.weight_mask).flatten() for b in blocks])
-    active = torch.cat([b.weight_mask.flatten() for b in blocks]) > 0
-    n_active = int(active.sum())
-    k = min(int(math.floor(ratio * n_active)), n_active - 1)
-    if k <= 0:
-        return 0
-    drop = torch.topk(torch.where(active, mags, torch.full_like(mags, -1.0)), k).indices
-    flat = torch.ones_like(mags)
-    flat[drop] = 0.0
-    start = 0
-    for b in blocks:
-        n = b.weight_mask.numel()
-        b.weight_mask.mul_(flat[start:start + n].view_as(b.weight_mask))
-        b.apply_mask()
-        start += n
-    return k
+    """:func:`~.synthesis.prune_by_magnitude` of the largest-magnitude connections (section 3.1)."""
+    return prune_by_magnitude(blocks, ratio, largest=True)
 
 
 @torch.no_grad()

@@ -111,18 +111,19 @@ def set_module(root: nn.Module, path: str, module: nn.Module) -> None:
 
 
 @torch.no_grad()
-def prune_smallest(blocks, ratio: float) -> int:
+def prune_by_magnitude(blocks, ratio: float, *, largest: bool = False) -> int:
     """Deactivate the ``ratio`` share of the active connections of ``blocks`` (masked
-    layers judged together) with the smallest magnitude; at least one stays.  Returns
-    how many were pruned."""
+    layers judged together) with the smallest magnitude, or the largest with ``largest``
+    (SCANN section 3.1); at least one stays.  Returns how many were pruned."""
     mags = torch.cat([(b.weight.abs() * b.weight_mask).flatten() for b in blocks])
     active = torch.cat([b.weight_mask.flatten() for b in blocks]) > 0
     n_active = int(active.sum())
     k = min(int(math.floor(ratio * n_active)), n_active - 1)
     if k <= 0:
         return 0
-    scores = torch.where(active, mags, torch.full_like(mags, float("inf")))
-    drop = torch.topk(scores, k, largest=False).indices
+    inactive = -1.0 if largest else float("inf")  # never picked among the active ones
+    scores = torch.where(active, mags, torch.full_like(mags, inactive))
+    drop = torch.topk(scores, k, largest=largest).indices
     flat = torch.ones_like(mags)
     flat[drop] = 0.0
     start = 0
@@ -132,6 +133,11 @@ def prune_smallest(blocks, ratio: float) -> int:
         b.apply_mask()
         start += n
     return k
+
+
+def prune_smallest(blocks, ratio: float) -> int:
+    """:func:`prune_by_magnitude` of the smallest-magnitude connections."""
+    return prune_by_magnitude(blocks, ratio)
 
 
 class Selection:
