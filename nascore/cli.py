@@ -146,8 +146,9 @@ def plugins(as_json):
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 @click.option("--markdown", is_flag=True, help="the full parameter reference as markdown (docs/components.md)")
 def list_(kind, as_json, markdown):
-    """List registered components, optionally of one KIND (search_space, optimizer, ...)."""
-    from .plugins import get_registry
+    """List registered components, optionally of one KIND (search_space, optimizer, ...,
+    or operation for the cell operations of ``register_operations``)."""
+    from .plugins import get_operations, get_registry
 
     if markdown:
         from .reference import components_markdown
@@ -155,12 +156,20 @@ def list_(kind, as_json, markdown):
         click.echo(components_markdown())
         return
 
-    comps = get_registry().components(kind)
+    ops_only = kind in _OPERATION_KINDS
+    comps = [] if ops_only else get_registry().components(kind)
+    rows = [(c.kind, c.name, c.plugin, c.description) for c in comps]
+    if kind is None or ops_only:
+        rows += [("operation", op.name, op.plugin, op.description) for op in get_operations()]
     if as_json:
-        _echo_json([{"kind": c.kind, "name": c.name, "plugin": c.plugin, "description": c.description} for c in comps])
+        _echo_json([dict(zip(("kind", "name", "plugin", "description"), r)) for r in rows])
         return
-    for c in comps:
-        click.echo(f"{c.kind:13} {c.name:24} {c.plugin:14} {c.description}")
+    for k, name, plugin, description in rows:
+        click.echo(f"{k:13} {name:24} {plugin:14} {description}")
+
+
+#: spellings of ``nascore list KIND`` that list the cell operations
+_OPERATION_KINDS = ("operation", "operations", "op", "ops")
 
 
 @cli.command()

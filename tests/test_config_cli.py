@@ -99,6 +99,11 @@ def test_cli_list_and_describe(toy_plugin):
     res = invoke(["list", "optimizer", "--json"])
     names = {c["name"] for c in json.loads(res.output)}
     assert {"random-search", "regularized-evolution", "local-search"} <= names
+    ops = json.loads(invoke(["list", "operation", "--json"]).output)
+    assert {o["kind"] for o in ops} == {"operation"}
+    assert {"none", "skip_connect", "sep_conv_3x3", "nor_conv_3x3"} <= {o["name"] for o in ops}
+    everything = json.loads(invoke(["list", "--json"]).output)
+    assert [o for o in everything if o["kind"] == "operation"] == ops  # the unfiltered list ends with them
     res = invoke(["describe", "optimizer", "regularized-evolution"])
     assert "population (int, default 20): population size P" in res.output
     res = invoke(["describe", "optimizer", "nope"])
