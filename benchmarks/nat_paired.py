@@ -74,7 +74,26 @@ QUICK = {
     "seeds": [0, 1],
     "ranking": {"transitions": 3, "seeds": [0]},
 }
-
+#: --dev: the calibration variants compared on development seeds disjoint from the reported
+#: ones (0-4), on three cells; the variant with the highest mean paired validation difference
+#: (output - input, both trained ``train.epochs`` from seeded weights) is the candidate default
+DEV = {
+    "datasets": {"digits": {"task": {"dataset": "digits", "seed": 0}, "pool": 1}},
+    "cells": ["VGG", "DARTS_V2", "ENAS"],
+    "network": {"C": 8, "layers": 5},
+    "nat": {"epochs": 10, "warmup_epochs": 2},
+    "variants": {"scratch2": {"calibrate_init": "scratch", "calibrate_epochs": 2},
+                 "scratch5": {"calibrate_init": "scratch", "calibrate_epochs": 5},
+                 "inherit4+1": {"calibrate_init": "inherit", "calibrate_epochs": 4, "finetune_epochs": 1}},
+    "train": {"epochs": 10, "batch_size": 64, "lr": 0.05},
+    "seeds": [100, 101, 102],
+}
+DEV_QUICK = {**QUICK, "nat": {"epochs": 1, "warmup_epochs": 0},
+             "variants": {"scratch1": {"calibrate_init": "scratch", "calibrate_epochs": 1, "calibrate_top": 1,
+                                       "samples": 3},
+                          "inherit1+1": {"calibrate_init": "inherit", "calibrate_epochs": 1, "finetune_epochs": 1,
+                                         "calibrate_top": 1, "samples": 3}},
+             "seeds": [100]}
 
 
 def key(pair) -> str:
@@ -107,8 +126,9 @@ def trained(state, ck, pair, task, settings, seed, dataset) -> dict:
     return state["trained"][k]
 
 
-def run_nat(beta, task, settings: dict, seed: int):
-    from nascore_nat.transformer import NeuralArchitectureTransformer, cost_function, standalone_scorer
+def fit_nat(beta, task, settings: dict, seed: int):
+    """NAT (Algorithm 1) trained with seed ``seed``; returns it and its wall seconds."""
+    from nascore_nat.transformer import NeuralArchitectureTransformer
 
     net = settings["network"]
     nat_s = settings["nat"]
@@ -116,10 +136,35 @@ def run_nat(beta, task, settings: dict, seed: int):
                                         seed=seed, **net)
     t0 = time.perf_counter()
     nat.fit(task, beta, cost_network=(net["C"], net["layers"]))
-    fit_s = time.perf_counter() - t0
-    score = standalone_scorer(task, net["C"], net["layers"], epochs=nat_s["calibrate_epochs"], seed=seed,
-                              batch_size=settings["train"]["batch_size"], lr=settings["train"]["lr"])
-    extra = {k: nat_s[k] for k in ("calibrate_top", "samples") if k in nat_s}
+    return nat, time.perf_counter() - t0
+
+
+def scorer(beta, task, settings: dict, calib: dict, seed: int):
+    """The calibration score of ``calib``: ``calibrate_init`` scratch (each pair trained
+    ``calibrate_epochs`` from seeded weights) or inherit (the input trained
+    ``calibrate_epochs``, then every pair fine-tuned ``finetune_epochs`` from its weights)."""
+    from nascore_nat.defaults import DEFAULTS
+    from nascore_nat.transformer import inherit_scorer, standalone_scorer
+
+    net, tr = settings["network"], settings["train"]
+    common = {"seed": seed, "batch_size": tr["batch_size"], "lr": tr["lr"]}
+    if calib.get("calibrate_init", DEFAULTS["calibrate_init"]) == "inherit":
+        return inherit_scorer(task, beta, net["C"], net["layers"], epochs=calib["calibrate_epochs"],
+                              finetune_epochs=calib.get("finetune_epochs", DEFAULTS["finetune_epochs"]), **common)
+    return standalone_scorer(task, net["C"], net["layers"], epochs=calib["calibrate_epochs"], **common)
+
+
+def run_nat(beta, task, settings: dict, seed: int, nat=None, fit_s: float = 0.0, calib: dict | None = None):
+    """Fit NAT (unless ``nat`` is given) and transform ``beta`` with calibrated inference
+    (``calib``: the calibration settings, default ``settings["nat"]``)."""
+    from nascore_nat.transformer import cost_function
+
+    net = settings["network"]
+    calib = settings["nat"] if calib is None else calib
+    if nat is None:
+        nat, fit_s = fit_nat(beta, task, settings, seed)
+    score = scorer(beta, task, settings, calib, seed)
+    extra = {k: calib[k] for k in ("calibrate_top", "samples") if k in calib}
     t1 = time.perf_counter()
     alpha, info = nat.transform(beta, task, mode="calibrated", seed=seed, score=score,
                                 cost_fn=cost_function(task, net["C"], net["layers"]), **extra)
@@ -229,17 +274,99 @@ def analyse(settings: dict, state: dict) -> dict:
     return {"arms": arms, "comparisons": comps, "cells": cells_out, "summary": summary}
 
 
+def dev_study(settings: dict, ck) -> dict:
+    """Each (cell, dev seed): one NAT fit, one calibrated transform per variant (the same
+    draws and shortlist, only the calibration score differs); the input and every output
+    trained ``train.epochs``; per variant the paired validation (and test) difference."""
+    from nascore.evidence import paired
+    from nascore_nat import genotypes
+    from nascore_nat.cell import CellPair
+
+    state = load_checkpoint(ck, {"dev": {}, "trained": {}})
+    for dataset, dspec in settings["datasets"].items():
+        task = make_task(dspec)
+        for cell in settings["cells"]:
+            beta = genotypes.published(cell)
+            for seed in settings["seeds"]:
+                nat, fit_s = None, 0.0
+                for name, calib in settings["variants"].items():
+                    k = f"{dataset}|{cell}|{seed}|{name}"
+                    if k not in state["dev"]:
+                        if nat is None:
+                            nat, fit_s = fit_nat(beta, task, settings, seed)
+                        _, alpha, rec = run_nat(beta, task, settings, seed, nat=nat, fit_s=fit_s, calib=calib)
+                        state["dev"][k] = rec
+                        save_checkpoint(ck, state)
+                        print(f"dev {k}: {rec['changed_edges']} edges changed, calibration "
+                              f"{rec['inference_seconds']:.0f}s", flush=True)
+                    alpha = CellPair.from_json(state["dev"][k]["genotype"])
+                    for pair in (beta, alpha):
+                        trained(state, ck, pair, task, settings, seed, dataset)
+    out, all_diffs = {"variants": {}, "comparisons": []}, {}
+    for name in settings["variants"]:
+        diffs = {"valid_accuracy": [], "test_accuracy": []}
+        per_cell = {}
+        for dataset in settings["datasets"]:
+            for cell in settings["cells"]:
+                beta = genotypes.published(cell)
+                cd = []
+                for seed in settings["seeds"]:
+                    rec = state["dev"][f"{dataset}|{cell}|{seed}|{name}"]
+                    a = state["trained"][f"{dataset}|{seed}|{key(CellPair.from_json(rec['genotype']))}"]
+                    b = state["trained"][f"{dataset}|{seed}|{key(beta)}"]
+                    for m in diffs:
+                        diffs[m].append(a[m] - b[m])
+                    cd.append({"seed": seed, "valid_diff": a["valid_accuracy"] - b["valid_accuracy"],
+                               "equals_input": rec["equals_input"], "changed_edges": rec["changed_edges"],
+                               "calibration_seconds": rec["inference_seconds"],
+                               "calibration": rec["candidates"]})
+                per_cell[f"{dataset}/{cell}"] = cd
+        out["variants"][name] = {"settings": settings["variants"][name],
+                                 "mean_valid_diff": float(np.mean(diffs["valid_accuracy"])),
+                                 "cells_valid_diff_nonnegative": sum(
+                                     np.mean([c["valid_diff"] for c in cd]) >= 0 for cd in per_cell.values()),
+                                 "calibration_seconds": float(np.mean([c["calibration_seconds"]
+                                                                       for cd in per_cell.values() for c in cd])),
+                                 "cells": per_cell}
+        all_diffs[name] = diffs
+        for m in diffs:  # output vs input, paired over (cell, seed)
+            out["comparisons"].append({"arm": f"{name}/nat", "against": "input", "metric": m,
+                                       **paired(diffs[m], [0.0] * len(diffs[m]))})
+    first = next(iter(settings["variants"]))
+    for name in list(settings["variants"])[1:]:  # each variant against the first (the current default)
+        for m in ("valid_accuracy", "test_accuracy"):
+            out["comparisons"].append({"arm": f"{name}/nat", "against": f"{first}/nat", "metric": m,
+                                       **paired(all_diffs[name][m], all_diffs[first][m])})
+    ranked = sorted(out["variants"], key=lambda n: -out["variants"][n]["mean_valid_diff"])
+    out["best_on_validation"] = ranked[0]
+    return out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--datasets", nargs="+", default=None)
     parser.add_argument("--cells", nargs="+", default=None)
+    parser.add_argument("--dev", action="store_true", help="compare the calibration variants on the development "
+                        "seeds (DEV); writes nat_paired_dev.json")
     parser.add_argument("--partial", action="store_true", help="run nothing; write from the checkpoint")
     parser.add_argument("--checkpoint", type=Path, default=None, help="progress file (default: keyed by commit)")
     args = parser.parse_args(argv)
     import torch
 
     torch.set_num_threads(1)
+    if args.dev:
+        settings = json.loads(json.dumps(DEV_QUICK if args.quick else DEV))
+        if args.cells:
+            settings["cells"] = args.cells
+        ck = None if args.quick else (args.checkpoint or checkpoint("nat_paired_dev", settings))
+        t_start = time.perf_counter()
+        result = dev_study(settings, ck)
+        result["seconds"] = time.perf_counter() - t_start
+        write_result("nat_paired_dev", result, quick=args.quick, settings=settings, seeds=settings["seeds"],
+                     tuned_on="this file is the tuning: development seeds "
+                              f"{settings['seeds']}, disjoint from nat_paired's reported seeds")
+        return 0
     settings = json.loads(json.dumps(QUICK if args.quick else FULL))
     if args.datasets:
         settings["datasets"] = {d: settings["datasets"][d] for d in args.datasets}

@@ -84,6 +84,11 @@ def make_group() -> click.Group:
                   help="calibrated inference: candidates trained for real beside the input")
     @click.option("--calibrate-epochs", type=click.IntRange(min=1), default=D["calibrate_epochs"], show_default=True,
                   help="calibrated inference: epochs of that training")
+    @click.option("--calibrate-init", type=click.Choice(["scratch", "inherit"]), default=D["calibrate_init"],
+                  show_default=True, help="calibrated inference: candidates trained from seeded weights, or "
+                  "fine-tuned from the input's trained weights")
+    @click.option("--finetune-epochs", type=click.IntRange(min=1), default=D["finetune_epochs"], show_default=True,
+                  help="calibrated inference with --calibrate-init inherit: epochs of fine-tuning")
     @click.option("--epochs", type=click.IntRange(min=1), default=D["epochs"], show_default=True,
                   help="epochs of Algorithm 1")
     @click.option("--batch-size", type=click.IntRange(min=1), default=D["batch_size"], show_default=True,

@@ -44,6 +44,12 @@ class NATCompressor:
                                "trained for real beside the input", validator=in_range(1))
     calibrate_epochs: int = param(D["calibrate_epochs"], help="calibrated inference: epochs of that training "
                                   "(the run's trainer settings otherwise)", validator=in_range(1))
+    calibrate_init: str = param(D["calibrate_init"], help="calibrated inference: 'scratch' (each candidate trained "
+                                "from seeded weights) or 'inherit' (the input trained calibrate_epochs, then each "
+                                "candidate and the input fine-tuned finetune_epochs from its weights)",
+                                validator=one_of("scratch", "inherit"))
+    finetune_epochs: int = param(D["finetune_epochs"], help="calibrated inference with calibrate_init='inherit': "
+                                 "epochs of fine-tuning", validator=in_range(1))
     epochs: int = param(D["epochs"], help="epochs of Algorithm 1 (100 in the paper)", validator=in_range(1))
     inputs: str = param(D["inputs"], help="p(beta) while training: 'neighbourhood' (the input cell's transitions, "
                         "never to null) or 'space' (uniform over the cell space without nulls, the paper)",
@@ -99,15 +105,29 @@ class NATCompressor:
             pair_arch, pair_space = arch_from_pair(pair, space)
             return pair_space.cost(pair_arch, task)
 
-        def score(pair):
-            """Validation accuracy after calibrate_epochs of the run's training, seeded weights."""
+        def build(pair):
             from nascore.api import build_seeded
 
             pair_arch, pair_space = arch_from_pair(pair, space)
-            net = build_seeded(pair_space, pair_arch, task, ctx.seed)
-            trainer = ctx.trainer(epochs=self.calibrate_epochs)
-            trainer.fit(net, task, seed=ctx.seed)
-            return trainer.accuracy(net, task.valid)
+            return build_seeded(pair_space, pair_arch, task, ctx.seed)
+
+        def train(net, epochs):
+            ctx.trainer(epochs=epochs).fit(net, task, seed=ctx.seed)
+
+        def evaluate(net):
+            return ctx.trainer().accuracy(net, task.valid)
+
+        def score(pair):
+            """Validation accuracy after calibrate_epochs of the run's training, seeded weights."""
+            net = build(pair)
+            train(net, self.calibrate_epochs)
+            return evaluate(net)
+
+        if self.calibrate_init == "inherit":
+            from .transformer import finetune_scorer
+
+            score = finetune_scorer(beta, build, train, evaluate, epochs=self.calibrate_epochs,
+                                    finetune_epochs=self.finetune_epochs)
 
         t1 = time.perf_counter()
         alpha, info = nat.transform(beta, task, mode=self.inference, samples=self.samples, seed=ctx.seed,

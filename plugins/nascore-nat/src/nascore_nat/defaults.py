@@ -27,7 +27,12 @@ samples            10              NAT code (sampling inference draws)
 inference          calibrated      here: best on validation after real training, input
                                    included (issue 17 item 3); "sampling" is the paper's
 calibrate_top      3               here: candidates (best by shared weights) trained for real
-calibrate_epochs   2               here: epochs of that training
+calibrate_epochs   2               here: epochs of that training (of the input alone, for
+                                   calibrate_init = inherit)
+calibrate_init     scratch         here: candidates trained from seeded weights; "inherit":
+                                   fine-tuned from the input's trained weights (a candidate
+                                   is a subgraph of the input plus identities; issue 17)
+finetune_epochs    1               here: epochs of that fine-tuning (inherit only)
 max_cost_ratio     1.0             here: never more params or MAdds than the input
 =================  ==============  ==========================================================
 """
@@ -52,6 +57,8 @@ DEFAULTS: dict = {
     "inference": "calibrated",
     "calibrate_top": 3,
     "calibrate_epochs": 2,
+    "calibrate_init": "scratch",
+    "finetune_epochs": 1,
     "max_cost_ratio": 1.0,
     "device": "cpu",
 }

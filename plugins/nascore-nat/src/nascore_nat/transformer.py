@@ -286,21 +286,27 @@ class NeuralArchitectureTransformer:
 
     def transform(self, pair: CellPair, task=None, *, mode: str = "sampling", samples: int = 10,
                   seed: int = 0, cost_fn=None, policy: Policy | None = None, score=None,
-                  calibrate_top: int = D["calibrate_top"], calibrate_epochs: int = D["calibrate_epochs"]
+                  calibrate_top: int = D["calibrate_top"], calibrate_epochs: int = D["calibrate_epochs"],
+                  calibrate_init: str = D["calibrate_init"], finetune_epochs: int = D["finetune_epochs"]
                   ) -> tuple[CellPair, dict]:
         """Optimize ``pair``.  ``sampling`` (the paper's sampling-GCN) keeps the best of
         ``samples`` draws by validation accuracy under the shared weights (needs ``task``);
         ``maximum`` takes the argmax; ``calibrated`` draws ``samples`` candidates, keeps the
         ``calibrate_top`` best by shared weights, trains each and the input for real with
-        ``score(pair) -> valid accuracy`` (default :func:`standalone_scorer`:
-        ``calibrate_epochs`` epochs from seeded weights, the network ``cost_network``
-        describes) and returns the best on validation -- the input when none beats it.
+        ``score(pair) -> valid accuracy`` and returns the best on validation -- the input
+        when none beats it.  The default ``score`` trains the network ``cost_network``
+        describes: ``calibrate_init="scratch"`` (:func:`standalone_scorer`) each pair for
+        ``calibrate_epochs`` from seeded weights; ``"inherit"`` (:func:`inherit_scorer`) the
+        input for ``calibrate_epochs``, then each pair, the input included, for
+        ``finetune_epochs`` from the input's trained weights.
         ``cost_fn(pair) -> {"params", "flops"}`` re-checks the cost of the result (at most
         ``max_cost_ratio`` times the input's); ``policy`` replaces the learned one (e.g.
         :class:`RandomPolicy` for Section 4.4's random search over the same supernet)."""
         self._check_fitted()
         if mode not in ("sampling", "maximum", "calibrated"):
             raise ConfigError(f"inference mode must be 'sampling', 'maximum' or 'calibrated', got {mode!r}")
+        if calibrate_init not in ("scratch", "inherit"):
+            raise ConfigError(f"calibrate_init must be 'scratch' or 'inherit', got {calibrate_init!r}")
         policy = self.policy_ if policy is None else policy
         with torch.no_grad():
             log_probs = [policy.log_probs(c, m) for c, m in zip(pair.cells, self.masks(pair))]
@@ -317,7 +323,12 @@ class NeuralArchitectureTransformer:
             shortlist = [a for _, a in sorted(scored, key=lambda t: -t[0]) if a != pair][:max(1, calibrate_top)]
             if score is None:
                 C, layers = self.cost_network_
-                score = standalone_scorer(task, C, layers, epochs=calibrate_epochs, seed=seed, device=self.device)
+                if calibrate_init == "inherit":
+                    score = inherit_scorer(task, pair, C, layers, epochs=calibrate_epochs,
+                                           finetune_epochs=finetune_epochs, seed=seed, device=self.device)
+                else:
+                    score = standalone_scorer(task, C, layers, epochs=calibrate_epochs, seed=seed,
+                                              device=self.device)
             alpha, calibrated = calibrated_choice(pair, shortlist, score)
             shared = {json_key(a): acc for acc, a in scored}
             info["candidates"] = [{"valid_accuracy": acc, "genotype": a.to_json(), "is_input": a == pair,
@@ -457,3 +468,65 @@ def standalone_scorer(task, C: int, layers: int, *, epochs: int, seed: int, devi
         return float(trainer.accuracy(model, task.valid))
 
     return score
+
+
+def inherit_weights(src: torch.nn.Module, dst: torch.nn.Module) -> int:
+    """Copy into ``dst`` every parameter and buffer of ``src`` with the same name and shape;
+    returns how many tensors were copied.  For a NAT candidate ``dst`` built like its input
+    ``src`` this is exactly "a subgraph plus identities": the stem, preprocessing,
+    classifier and every edge that keeps its op share names and shapes, while an edge
+    turned into ``skip_connect`` (an identity, or a factorized reduction with its own
+    parameter names) or ``none`` (no parameters) finds nothing to copy and keeps ``dst``'s
+    own (seeded) weights."""
+    source, target = src.state_dict(), dst.state_dict()
+    copied = 0
+    for name, tensor in target.items():
+        if name in source and source[name].shape == tensor.shape:
+            target[name] = source[name].detach().clone()
+            copied += 1
+    dst.load_state_dict(target)
+    return copied
+
+
+def finetune_scorer(beta: CellPair, build: Callable, train: Callable, evaluate: Callable, *, epochs: int,
+                    finetune_epochs: int) -> Callable[[CellPair], float]:
+    """``pair -> valid accuracy`` after fine-tuning from the input's trained weights: the
+    input ``beta``'s network is trained once for ``epochs`` (``train(model, epochs)``,
+    on first use), then each scored pair -- ``beta`` itself included, so the comparison is
+    paired and equally long -- is built seeded (``build(pair)``), takes the input's
+    weights (:func:`inherit_weights`) and is trained ``finetune_epochs`` more."""
+    parent: list = []
+
+    def score(pair: CellPair) -> float:
+        if not parent:
+            model = build(beta)
+            train(model, epochs)
+            parent.append(model)
+        model = build(pair)
+        inherit_weights(parent[0], model)
+        train(model, finetune_epochs)
+        return float(evaluate(model))
+
+    return score
+
+
+def inherit_scorer(task, beta: CellPair, C: int, layers: int, *, epochs: int, finetune_epochs: int, seed: int,
+                   device: str = "cpu", batch_size: int = 64, lr: float = 0.05) -> Callable[[CellPair], float]:
+    """:func:`finetune_scorer` for the DARTS network of ``C`` channels and ``layers`` cells:
+    weights seeded by ``seed``, SGD with cosine from ``lr`` in both phases."""
+    from nascore.api import Trainer
+
+    from .costs import build_network
+
+    def build(pair):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return build_network(pair, task.input_shape, task.num_classes, C, layers)
+
+    def train(model, n):
+        Trainer(epochs=n, batch_size=batch_size, lr=lr, device=device).fit(model, task, seed=seed)
+
+    def evaluate(model):
+        return Trainer(batch_size=batch_size, device=device).accuracy(model, task.valid)
+
+    return finetune_scorer(beta, build, train, evaluate, epochs=epochs, finetune_epochs=finetune_epochs)
