@@ -31,9 +31,10 @@ def downsample(task: Task, factor: int) -> Task:
 
 def search_cell(task: Task, *, seed: int, nodes: int = 2, scales: int = 3, layers: int = 4, C: int = 4,
                 exits: bool = True, cutout: int = 0, epochs: int = 10, batch_size: int = 128,
-                order: str = "first", alpha_lr_scale: str = "steps") -> dict:
+                order: str = "first", alpha_lr_scale: str = "steps", warmup_epochs: int = 0) -> dict:
     """One MS-RANAS search; returns the derived darts genome, its key, the per-epoch
-    records, alpha's movement, the derived cell's stability and the wall time."""
+    records, alpha's movement, the derived cell's stability (strict and tolerant), the
+    last epoch's derivation weights and the wall time."""
     space = nascore.create("search_space", "darts", nodes=nodes)
     layout = make_layout(task.input_shape, scales=scales, layers=layers, C=C, exits=exits)
     ops = ("none",) + space.op_names
@@ -41,13 +42,14 @@ def search_cell(task: Task, *, seed: int, nodes: int = 2, scales: int = 3, layer
         torch.manual_seed(seed)
         net = MultiScaleSupernet(ops, task.input_shape, task.num_classes, layout, nodes=nodes)
         settings = SearchSettings(epochs=epochs, batch_size=batch_size, order=order, cutout=cutout,
-                                  alpha_lr_scale=alpha_lr_scale)
+                                  alpha_lr_scale=alpha_lr_scale, warmup_epochs=warmup_epochs)
         record = Searcher(net, space, task, settings, seed=seed).run()
     arch = space.make(record.genomes[-1])
     return {"genome": arch.genome, "key": arch.key, "genotype": space.to_genotype(arch),
             "seconds": record.seconds, "epoch_seconds": [e["seconds"] for e in record.epochs],
             "alpha_lr": record.alpha_lr, "arch_steps": record.arch_steps,
-            "alpha_movement": [e["alpha"] for e in record.epochs], "cell_stability": record.stability}
+            "alpha_movement": [e["alpha"] for e in record.epochs], "cell_stability": record.stability,
+            "derive_weights": record.derive_weights[-1]}
 
 
 def final_space(*, nodes: int = 2, scales: int = 3, layers: int = 7, C: int = 8, exits: bool = True):

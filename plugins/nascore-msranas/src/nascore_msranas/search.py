@@ -57,8 +57,12 @@ class SearchSettings:
     exit_weights: Sequence[float] | None = None
     alpha_lr_scale: str = "steps"
     reference_arch_steps: int = 19550
+    warmup_epochs: int = 0
 
     def __attrs_post_init__(self):
+        if not 0 <= self.warmup_epochs < self.epochs:
+            raise ConfigError(f"warmup_epochs must be in [0, epochs - 1] = [0, {self.epochs - 1}], "
+                              f"got {self.warmup_epochs}")
         if self.alpha_lr_scale not in ("steps", "none"):
             raise ConfigError(f"alpha_lr_scale must be 'steps' or 'none', got {self.alpha_lr_scale!r}")
         if self.reference_arch_steps < 1:
@@ -106,24 +110,71 @@ def _edge_set(space, genome) -> set:
     return {(cell,) + tuple(e) for cell in ("normal", "reduce") for e in space.cell_edges(arch, cell)}
 
 
-def cell_stability(space, genomes: Sequence[dict]) -> dict:
+def cell_regret(space, genome: dict, weights: dict) -> float:
+    """How far ``genome``'s cell is from the one DARTS derives from ``weights`` (per cell,
+    an edges x ops matrix of softmax weights over the space's non-``none`` ops): per
+    node, the derivation keeps the two edges of largest strength (their best op's
+    weight), i.e. the pair of (edge, op) choices of largest summed weight; the regret is
+    the largest, over nodes, of that best sum minus the sum of the genome's own two
+    (edge, op) weights.  0 when the genome is the derived cell (or tied with it); a
+    small regret means the genome differs only by ops or edges that are neck and neck."""
+    import numpy as np
+
+    arch = space.make(genome)
+    index = {e: n for n, e in enumerate(space.supernet_edges())}
+    ops = list(space.op_names)
+    worst = 0.0
+    for cell in ("normal", "reduce"):
+        w = np.asarray(torch.as_tensor(weights[cell]).detach().cpu(), dtype=float)
+        chosen = {}
+        for op, src, dst in space.cell_edges(arch, cell):
+            chosen.setdefault(dst, []).append(w[index[(src, dst)], ops.index(op)])
+        for j in space.node_ids():
+            rows = [index[(i, j)] for i in range(j)]
+            best = np.sort(w[rows].max(axis=1))[::-1][:2].sum()
+            worst = max(worst, float(best - sum(chosen.get(j, []))))
+    return worst
+
+
+#: default tolerance of the tolerant stability: a flip between choices whose softmax
+#: weights differ by less than 0.01 (1/12.5 of the uniform weight 1/8) is not a change
+STABILITY_TOL = 0.01
+
+
+def cell_stability(space, genomes: Sequence[dict], weights: Sequence[dict] | None = None,
+                   tol: float = STABILITY_TOL) -> dict:
     """Stability of the derived cell over the epochs of a search.
 
-    ``unchanged``: per epoch-to-epoch transition, the fraction of the edges ``(cell,
-    op, input, node)`` of epoch t that epoch t-1 had too; ``changes``: the transitions
-    in which the cell changed at all; ``last_quarter``: over the last ``ceil(E / 4)``
-    epochs (at least two), the fraction of the final cell's edges present in every one
-    of them, and ``last_quarter_stable`` whether the cell did not change there."""
+    Strict: ``unchanged``: per epoch-to-epoch transition, the fraction of the edges
+    ``(cell, op, input, node)`` of epoch t that epoch t-1 had too; ``changes``: the
+    transitions in which the cell changed at all; ``last_quarter``: over the last
+    ``ceil(E / 4)`` epochs (at least two), the fraction of the final cell's edges present
+    in every one of them, and ``last_quarter_stable`` whether the cell did not change there.
+
+    Tolerant (with ``weights``, the softmax weights of every epoch in :func:`cell_regret`'s
+    form): ``regret``: per transition, the regret of epoch t-1's cell under epoch t's
+    weights; ``changes_tol``: transitions with regret > ``tol`` (a flip between ops or
+    edges within ``tol`` of each other is not counted); ``last_quarter_stable_tol``: the
+    final cell's regret is <= ``tol`` under the weights of every last-quarter epoch."""
     sets = [_edge_set(space, g) for g in genomes]
     unchanged = [len(b & a) / max(len(b), 1) for a, b in zip(sets, sets[1:])]
     q = max(2, math.ceil(len(sets) / 4)) if len(sets) > 1 else len(sets)
     tail = sets[-q:] if sets else []
     common = set.intersection(*tail) if tail else set()
     last = sets[-1] if sets else set()
-    return {"unchanged": unchanged, "changes": sum(u < 1.0 for u in unchanged),
-            "transitions": len(unchanged), "last_quarter_epochs": len(tail),
-            "last_quarter": len(common & last) / max(len(last), 1) if tail else None,
-            "last_quarter_stable": bool(tail) and all(s == last for s in tail)}
+    out = {"unchanged": unchanged, "changes": sum(u < 1.0 for u in unchanged),
+           "transitions": len(unchanged), "last_quarter_epochs": len(tail),
+           "last_quarter": len(common & last) / max(len(last), 1) if tail else None,
+           "last_quarter_stable": bool(tail) and all(s == last for s in tail)}
+    if weights is not None:
+        if len(weights) != len(genomes):
+            raise ConfigError(f"cell_stability: {len(genomes)} genomes but {len(weights)} weight sets")
+        regret = [cell_regret(space, g, w) for g, w in zip(genomes, weights[1:])]
+        tail_regret = [cell_regret(space, genomes[-1], w) for w in weights[-q:]] if tail else []
+        out.update({"tol": tol, "regret": regret, "changes_tol": sum(r > tol for r in regret),
+                    "last_quarter_regret": max(tail_regret) if tail_regret else None,
+                    "last_quarter_stable_tol": bool(tail) and all(r <= tol for r in tail_regret)})
+    return out
 
 
 @attrs.define
@@ -138,6 +189,7 @@ class SearchRecord:
     alpha_lr: float = 0.0
     arch_steps: int = 0
     stability: dict = attrs.field(factory=dict)
+    derive_weights: list = attrs.field(factory=list)
 
 
 def split_halves(n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -146,12 +198,18 @@ def split_halves(n: int, generator: torch.Generator) -> tuple[torch.Tensor, torc
     return perm[: n // 2], perm[n // 2:]
 
 
+def derive_weights(space, supernet: MultiScaleSupernet) -> dict:
+    """Per cell, ``softmax(alpha)`` (over every op, ``none`` included) restricted to the
+    columns of the space's ops: the weights DARTS derives the cell from."""
+    weights = supernet.softmax_weights()
+    cols = [supernet.op_names.index(op) for op in space.op_names]
+    return {k: w.detach()[:, cols] for k, w in weights.items()}
+
+
 def derive(space, supernet: MultiScaleSupernet):
     """The discrete architecture of ``space`` from the supernet's ``softmax(alpha)`` (the
     softmax includes ``none``, whose column is then dropped, as DARTS derives)."""
-    weights = supernet.softmax_weights()
-    cols = [supernet.op_names.index(op) for op in space.op_names]
-    return space.from_weights({k: w.detach()[:, cols] for k, w in weights.items()})
+    return space.from_weights(derive_weights(space, supernet))
 
 
 class Searcher:
@@ -178,7 +236,7 @@ class Searcher:
         self.valid = task.valid
         self.criterion = Trainer(exit_weights=None if settings.exit_weights is None
                                  else list(settings.exit_weights), device="cpu")
-        self.arch_steps = settings.epochs * steps_per_epoch(min(len(half_w), len(half_a)), settings.batch_size)
+        self.arch_steps = (settings.epochs - settings.warmup_epochs) * steps_per_epoch(min(len(half_w), len(half_a)), settings.batch_size)
         self.alpha_lr = scaled_alpha_lr(settings.alpha_lr, self.arch_steps, settings.alpha_lr_scale,
                                         settings.reference_arch_steps)
         self.a_opt = torch.optim.Adam(self.alphas, lr=self.alpha_lr, betas=(0.5, 0.999),
@@ -207,8 +265,12 @@ class Searcher:
         return arch_loss
 
     def epoch(self, epoch: int) -> dict:
-        row = self.trainer.train_epoch(epoch, arch_step=self.arch_step)
-        arch_mean = float(torch.stack([torch.as_tensor(v) for v in row["arch"]]).mean())
+        """One search epoch; during the first ``warmup_epochs`` only the weights train
+        (on the weight half), the DARTS-family warm-up before alpha moves."""
+        warm = epoch < self.settings.warmup_epochs
+        row = self.trainer.train_epoch(epoch, arch_step=None if warm else self.arch_step)
+        arch_mean = (float("nan") if warm else
+                     float(torch.stack([torch.as_tensor(v) for v in row["arch"]]).mean()))
         return {"epoch": epoch + 1, "lr": row["lr"], "train_loss": row["loss"],
                 "arch_loss": None if math.isnan(arch_mean) else arch_mean}
 
@@ -219,11 +281,13 @@ class Searcher:
             t0 = time.perf_counter()
             row = self.epoch(epoch)
             row["seconds"] = time.perf_counter() - t0
-            arch = derive(self.space, self.net)
+            weights = derive_weights(self.space, self.net)
+            arch = self.space.from_weights(weights)
             row["genome_key"] = arch.key
             row["alpha"] = alpha_movement(self.net.softmax_weights())
             record.epochs.append(row)
             record.genomes.append(arch.genome)
+            record.derive_weights.append({k: w.cpu().tolist() for k, w in weights.items()})
             if log is not None:
                 log(f"msranas search epoch {epoch + 1}/{self.settings.epochs}: train loss {row['train_loss']:.3f}, "
                     f"{row['seconds']:.1f} s, max |softmax(alpha) - 1/K| {row['alpha']['max_abs_dev']:.3f}, "
@@ -233,7 +297,7 @@ class Searcher:
         record.seconds = time.perf_counter() - start
         record.weights = {k: w.detach().cpu().tolist() for k, w in self.net.softmax_weights().items()}
         record.alpha_lr, record.arch_steps = self.alpha_lr, self.arch_steps
-        record.stability = cell_stability(self.space, record.genomes)
+        record.stability = cell_stability(self.space, record.genomes, record.derive_weights)
         return record
 
     def valid_accuracies(self) -> list[float]:
