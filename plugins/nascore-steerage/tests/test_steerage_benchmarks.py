@@ -54,9 +54,15 @@ def test_lenet5_quick_mode_regenerates_with_provenance(bench, mnist_root):
     steerage_lenet5_mnist.main(["--quick"])
     data = json.loads((bench / "steerage_lenet5_mnist_quick.json").read_text())
     assert data["provenance"]["settings"]["fc_reading"] == "flatten"
-    row = data["sizes"]["14"]
+    assert data["provenance"]["seeds"] == [0] and [r["seed"] for r in data["runs"]] == [0]
+    row = data["runs"][0]["sizes"]["14"]
     # default reading: the classifier reads the flattened conv output (conv2 x s^2, no FC1 layer)
     tokens = row["gs"]["tokens"]
     assert sum(t.startswith("FC-") for t in tokens) == 2
     assert row["gs_ls"]["params"] <= 10_000 and row["target_met"] == (
         100 - row["gs_ls"]["test_accuracy"] <= 1.0 and row["gs_ls"]["params"] <= 10_000)
+    # the mean over one seed is that seed's error; one seed (< 3) is never judged against the target
+    err = data["arms"]["14/gs_ls/test_error"]
+    assert err["n"] == 1 and err["mean"] == pytest.approx(100 - row["gs_ls"]["test_accuracy"])
+    assert data["arms"]["14/gs_ls/params"]["mean"] == row["gs_ls"]["params"]
+    assert [t["met"] for t in data["targets"]] == [None]
