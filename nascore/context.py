@@ -219,6 +219,14 @@ class SearchContext:
         # order asked, so the history (and everything an optimizer derives from it) does
         # not depend on timing
         jobs = [self.job(arch, stop=stop) for arch in to_submit]
+        # a cheap evaluator's store commits this batch once, when it ends (RunStore.batch);
+        # any other store still commits each row as it arrives
+        with self.store.batch() if self.store is not None else contextlib.nullcontext():
+            self._collect(jobs, to_submit, done)
+        for key in pending:
+            self._accept(*done[key][:2], fresh=done[key][2])
+
+    def _collect(self, jobs: list, to_submit: list, done: dict) -> None:
         for i, res, exc in self.executor.each(evaluate_job, jobs):
             arch = to_submit[i]
             if exc is not None:  # the worker itself died (every retry) or could not run the job
@@ -239,8 +247,6 @@ class SearchContext:
             self._log_evaluation(ev, "evaluated")
             done[ev.key] = (ev, state_dict, True)
             self._check_failure_streak(ev)
-        for key in pending:
-            self._accept(*done[key][:2], fresh=done[key][2])
 
     #: a run stops (exit 2, what finished is kept) when this many consecutive fresh
     #: evaluations fail with the same error: a systematic failure, not a bad candidate

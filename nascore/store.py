@@ -4,7 +4,11 @@ The driver process is the single writer.  Every evaluation is committed in its o
 transaction the moment :meth:`RunStore.add` is called, in WAL mode with
 ``synchronous=FULL``, so a run killed at any instant (SIGKILL, power loss) keeps every
 row that :meth:`add` returned for; resume replays the search and serves those rows
-instead of training again.  Everything is JSON; nothing is pickled.
+instead of training again.  A cheap evaluator's store (table lookups) is the exception:
+``synchronous=NORMAL``, no fsync at creation or close, one commit per
+:meth:`RunStore.batch` (one ``SearchContext.evaluate`` call); a kill loses at most the
+rows of the batch in progress, which replay recomputes (:meth:`RunStore.relax_sync`).
+Everything is JSON; nothing is pickled.
 
 A run directory is held by one process at a time: :class:`RunStore` takes an exclusive
 ``fcntl.flock`` on ``run_dir/.lock`` (released when the store is closed or the process
@@ -15,6 +19,7 @@ without the lock for reports and ``nascore show`` on a run that may still be goi
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -27,7 +32,7 @@ from pathlib import Path
 import attrs
 
 from .errors import RunLockedError, RunStoreError
-from .results import STATUSES, Evaluation
+from .results import STATUSES, Evaluation, _clean
 
 DB_NAME = "run.sqlite"
 LOCK_NAME = ".lock"
@@ -80,6 +85,15 @@ def _dumps(value) -> str:
         return json.dumps(value, sort_keys=True, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise RunStoreError(f"cannot store {value!r:.80} as JSON: {exc}") from None
+
+
+def _dumps_clean(value) -> str:
+    """``_dumps(_clean(value))`` without the copy when ``value`` is already JSON-safe
+    (the common case: plain floats, lists, string keys)."""
+    try:
+        return json.dumps(value, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError):
+        return _dumps(_clean(value))
 
 
 def damaged_message(path: Path, what: str) -> str:
@@ -179,6 +193,7 @@ class RunStore:
         self.readonly = readonly
         self._lock = None
         self._mutex = threading.RLock()
+        self._batch_depth = 0  # open batch() blocks (a NORMAL store then defers its commit)
         existed = self.path.exists()
         if not existed and (readonly or not create):
             raise RunStoreError(f"no run store at {self.path}; is {self.run_dir} a run directory?")
@@ -213,31 +228,42 @@ class RunStore:
                 db.execute("SELECT count(*) FROM evaluations").fetchone()
                 return db
             db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+            # a NORMAL store is created without fsync (the switch to WAL alone costs four):
+            # until its first checkpoint a power loss leaves it refused as damaged either
+            # way (the schema lives in the unsynced WAL), and a process kill loses nothing
+            db.execute(f"PRAGMA synchronous={'OFF' if self.synchronous == 'NORMAL' else self.synchronous}")
             mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if mode.lower() != "wal":
                 raise RunStoreError(f"{self.path}: SQLite refused WAL mode (got {mode!r}); use a local disk")
+            with db:  # schema and creation record in one transaction: one commit
+                db.execute("BEGIN IMMEDIATE")
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                if db.execute("SELECT 1 FROM meta WHERE key='created'").fetchone() is None:
+                    from . import __version__
+
+                    for key, value in (("created", time.time()), ("nascore_version", __version__),
+                                       ("schema_version", SCHEMA_VERSION)):
+                        db.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (key, _dumps(value)))
             db.execute(f"PRAGMA synchronous={self.synchronous}")
-            db.executescript(_SCHEMA)
+            self._count = db.execute("SELECT count(*) FROM evaluations").fetchone()[0]
         except sqlite3.DatabaseError as exc:
             raise RunStoreError(f"{self.path} is not a readable run store: {exc}") from None
-        with db:
-            db.execute("BEGIN IMMEDIATE")
-            if db.execute("SELECT 1 FROM meta WHERE key='created'").fetchone() is None:
-                from . import __version__
-
-                for key, value in (("created", time.time()), ("nascore_version", __version__),
-                                   ("schema_version", SCHEMA_VERSION)):
-                    db.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (key, _dumps(value)))
         return db
 
     def relax_sync(self) -> None:
-        """``synchronous=NORMAL`` (WAL): every row still survives the process being killed,
-        but a power loss may drop the last commits.  For evaluations that are cheaper than
-        an fsync (table lookups) replay recomputes such rows in microseconds, while FULL
-        would make the run directory cost 30x the search (benchmarks/run_overhead.py)."""
+        """``synchronous=NORMAL`` (WAL): every committed row still survives the process
+        being killed, but a power loss or OS crash may drop the last commits, and, since
+        such a store is created and closed without fsync, may leave it damaged (then
+        refused, never taken for an empty run).  For evaluations that are cheaper than an
+        fsync (table lookups) replay recomputes such rows in microseconds, while FULL would
+        make the run directory cost 30x the search (benchmarks/run_overhead.py).  Such a
+        store also commits once per :meth:`batch` rather than once per row."""
         with self._mutex:
             self._check_writable()
             self._db.execute("PRAGMA synchronous=NORMAL")
+            self.synchronous = "NORMAL"
 
     def _check_writable(self) -> None:
         if self.readonly:
@@ -254,6 +280,11 @@ class RunStore:
         """Close the database (checkpointing the WAL) and release the run directory."""
         with self._mutex:
             if getattr(self, "_db", None) is not None:
+                if not self.readonly and self._db.in_transaction:
+                    self._db.execute("COMMIT")  # closed inside a batch: keep its rows
+                if self.synchronous == "NORMAL" and not self.readonly:
+                    # the closing checkpoint without fsync (three of them otherwise): see relax_sync
+                    self._db.execute("PRAGMA synchronous=OFF")
                 self._db.close()
                 self._db = None
             self._release_lock()
@@ -296,23 +327,49 @@ class RunStore:
         if evaluation.status not in STATUSES:
             raise RunStoreError(f"evaluation {evaluation.key}: status must be one of {STATUSES}, "
                                 f"got {evaluation.status!r}")
-        data = evaluation.to_json()
+        e = evaluation
+        row = [None, e.key, e.space, _dumps_clean(e.genome), e.status, _dumps_clean(e.metrics),
+               _dumps_clean(e.curve), e.error, e.worker, _clean(e.started), _clean(e.finished)]
         with self._mutex:
             self._check_writable()
+            # the single writer counts its rows (the lock excludes every other writer), so
+            # no count(*) per row; the row is committed before add returns
+            row[0] = idx = self._count
             try:
-                with self._db:
-                    self._db.execute("BEGIN IMMEDIATE")
-                    idx = self._db.execute("SELECT count(*) FROM evaluations").fetchone()[0]
-                    self._db.execute(
-                        f"INSERT INTO evaluations ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                        (idx, data["key"], data["space"], _dumps(data["genome"]), data["status"],
-                         _dumps(data["metrics"]), _dumps(data["curve"]), data["error"],
-                         data["worker"], data["started"], data["finished"]),
-                    )
+                if self._batch_depth:  # committed when the batch ends
+                    if not self._db.in_transaction:
+                        self._db.execute("BEGIN IMMEDIATE")
+                    self._db.execute(f"INSERT INTO evaluations ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)", row)
+                else:
+                    with self._db:
+                        self._db.execute(f"INSERT INTO evaluations ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)", row)
             except sqlite3.IntegrityError:
                 raise RunStoreError(f"evaluation {evaluation.key} is already in {self.path}; "
                                     "serve it from the store instead of evaluating it again") from None
+            self._count += 1
         return idx
+
+    @contextlib.contextmanager
+    def batch(self):
+        """Rows added inside the block are committed together when it ends (also when it
+        ends by an exception): one commit per batch instead of one per row.  Only a
+        ``synchronous=NORMAL`` store (a cheap evaluator's, see :meth:`relax_sync`) batches;
+        there a commit costs more than the evaluation, and a kill inside the block loses
+        only rows that replay recomputes in microseconds.  A FULL store still commits
+        each row before :meth:`add` returns.  Blocks nest; the outermost one commits."""
+        if self.readonly or self.synchronous != "NORMAL":
+            yield self
+            return
+        with self._mutex:
+            self._check_writable()
+            self._batch_depth += 1
+        try:
+            yield self
+        finally:
+            with self._mutex:
+                self._batch_depth -= 1
+                if not self._batch_depth and self._db is not None and self._db.in_transaction:
+                    self._db.execute("COMMIT")
 
     @staticmethod
     def _row(row) -> Evaluation:

@@ -182,3 +182,78 @@ def test_sigkill_loses_no_committed_row(tmp_path):
         assert evaluations[-1].metrics == {"valid_accuracy": float(n - 1)}
         store.add(_evaluation(9999))
         assert len(store) == n + 1
+
+
+def _visible(tmp_path) -> int:
+    other = sqlite3.connect(f"file:{tmp_path / 'run.sqlite'}?mode=ro", uri=True)
+    try:
+        return other.execute("SELECT count(*) FROM evaluations").fetchone()[0]
+    finally:
+        other.close()
+
+
+def test_a_cheap_store_commits_once_per_batch_a_full_store_each_row(tmp_path):
+    import numpy as np
+
+    cheap, full = tmp_path / "cheap", tmp_path / "full"
+    with RunStore(cheap, synchronous="NORMAL") as store:
+        assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+        with store.batch():
+            assert [store.add(_evaluation(i)) for i in range(3)] == [0, 1, 2]
+            with pytest.raises(RunStoreError, match="already"):
+                store.add(_evaluation(1))  # a refused row keeps the batch
+            assert _visible(cheap) == 0  # nothing committed inside the block
+        assert _visible(cheap) == 3
+        with pytest.raises(KeyError):
+            with store.batch():
+                store.add(_evaluation(3))
+                raise KeyError("optimizer bug")
+        assert _visible(cheap) == 4  # the rows of a block left by an exception are kept
+        store.add(Evaluation(key="np", space="chain", genome={"w": np.int64(8)}, status="ok",
+                             metrics={"a": np.float32(0.5), "b": float("nan")}))
+        assert _visible(cheap) == 5  # outside a block: committed before add returns
+        with store.batch():
+            store.add(_evaluation(5))
+    with RunStore(cheap, readonly=True) as store:
+        evaluations = store.evaluations()
+        assert [e.index for e in evaluations] == list(range(6))
+        assert evaluations[4].genome == {"w": 8} and evaluations[4].metrics == {"a": 0.5, "b": None}
+        assert evaluations[0] == _evaluation(0, index=0)
+    with RunStore(full) as store:
+        with store.batch():
+            for i in range(3):
+                store.add(_evaluation(i))
+                assert _visible(full) == i + 1  # FULL: each row is committed as add returns
+
+
+_BATCH_WRITER = """
+    import sys
+    from nascore.results import Evaluation
+    from nascore.store import RunStore
+    store = RunStore(sys.argv[1], synchronous="NORMAL")
+    b = 0
+    while True:
+        with store.batch():
+            for i in range(5 * b, 5 * b + 5):
+                store.add(Evaluation(key=f"k{i}", space="s", genome={"i": i}, status="ok",
+                                     metrics={"valid_accuracy": float(i)}))
+        print(b, flush=True)
+        b += 1
+"""
+
+
+def test_sigkill_of_a_cheap_store_keeps_every_finished_batch_and_no_partial_one(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(_BATCH_WRITER), str(tmp_path)],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        reported = [int(proc.stdout.readline()) for _ in range(8)]
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert reported == list(range(8))
+    with RunStore(tmp_path, synchronous="NORMAL") as store:
+        assert store._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        n = len(store)
+        assert n >= 40 and n % 5 == 0  # whole batches only
+        assert [e.index for e in store.evaluations()] == list(range(n))
+        assert store.add(_evaluation(9999)) == n  # the count goes on from the stored rows
