@@ -6,7 +6,7 @@ run directory without the report costs at most 2x the in-memory run.
 Times are wall-clock medians over repeats measured in one process (the same seeds for
 every mode), so their ratio is meaningful; absolute times depend on the machine.
 
-    python benchmarks/run_overhead.py [--quick] [--repeats 7]
+    python benchmarks/run_overhead.py [--quick] [--repeats 21]
 
 Writes ``benchmarks/results/run_overhead.json`` (``_quick`` with --quick).
 """
@@ -45,11 +45,11 @@ def timed(seed: int, budget: int, mode: str, root: Path) -> float:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="3 repeats, no report mode")
-    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--quick", action="store_true", help="5 repeats, no report mode")
+    ap.add_argument("--repeats", type=int, default=21)
     ap.add_argument("--budget", type=int, default=100)
     args = ap.parse_args(argv)
-    repeats = 3 if args.quick else args.repeats
+    repeats = 5 if args.quick else args.repeats
     modes = ["memory", "rundir"] + ([] if args.quick else ["report"])
     times = {m: [] for m in modes}
     with tempfile.TemporaryDirectory() as tmp:
