@@ -54,3 +54,20 @@ def test_bad_genotype_exits_2_naming_the_edge(cli, tmp_path):
     assert "node 3 has one input (edge 2: max_pool_3x3 2->3)" in res.output
     res = CliRunner().invoke(cli, ["nat", "optimize", "NoSuchCell"])
     assert res.exit_code == 2 and "neither a published genotype" in res.output
+
+
+def test_optimize_calibrates_from_the_inputs_weights(cli, tmp_path):
+    """``--calibrate-init inherit`` reaches the compressor: the input is scored first (trained,
+    then fine-tuned like every candidate) and the output is the best on validation."""
+    res = CliRunner().invoke(cli, ["nat", "optimize", "DARTS_V2", "--subset", "200", "--epochs", "1", "--C", "4",
+                                   "--layers", "3", "--warmup-epochs", "0", "--samples", "3", "--calibrate-top", "1",
+                                   "--calibrate-init", "inherit", "--calibrate-epochs", "1", "--finetune-epochs", "1",
+                                   "--no-retrain", "--png", str(tmp_path / "d.png"), "--json"])
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.output)["info"]
+    cands = info["candidates"]
+    assert info["mode"] == "calibrated" and cands[0]["is_input"] and 1 <= len(cands) <= 2
+    chosen = [c for c in cands if c["genotype"] == info["genotype_after"]]
+    assert chosen and chosen[0]["valid_accuracy"] == max(c["valid_accuracy"] for c in cands)
+    res = CliRunner().invoke(cli, ["nat", "optimize", "DARTS_V2", "--calibrate-init", "warm"])
+    assert res.exit_code == 2 and "warm" in res.output

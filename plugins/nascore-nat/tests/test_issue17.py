@@ -23,7 +23,7 @@ def test_defaults_identical_across_api_compressor_and_cli():
     cli = {p.name: p.default for p in make_group().commands["optimize"].params}
     for name in SHARED:
         assert api[name] == comp[name] == cli[name] == DEFAULTS[name], name
-    for name in ("samples", "inference", "calibrate_top", "calibrate_epochs"):
+    for name in ("samples", "inference", "calibrate_top", "calibrate_epochs", "calibrate_init", "finetune_epochs"):
         assert comp[name] == cli[name] == DEFAULTS[name], name
     assert DEFAULTS["theta_lr"] == 3e-4 and DEFAULTS["entropy_weight"] == 0.003  # the paper's
     assert DEFAULTS["max_cost_ratio"] == 1.0
