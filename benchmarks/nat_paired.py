@@ -45,7 +45,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import checkpoint, load_checkpoint, save_checkpoint, write_result  # noqa: E402
-from nat_tables import make_task  # noqa: E402 - the same pooled task as the NAT tables
 
 CHECK = {"bands": {"*accuracy*": 1e-6, "*mean*": 1e-6, "*se*": 1e-6, "*diff*": 1e-6, "*.z": 1e-4,
                    "*p_value*": 1e-6, "*tau*": 1e-6, "*entropy*": 1e-6}}
@@ -94,6 +93,23 @@ DEV_QUICK = {**QUICK, "nat": {"epochs": 1, "warmup_epochs": 0},
                           "inherit1+1": {"calibrate_init": "inherit", "calibrate_epochs": 1, "finetune_epochs": 1,
                                          "calibrate_top": 1, "samples": 3}},
              "seeds": [100]}
+
+
+def make_task(spec: dict):
+    """The task of ``spec["task"]``, average-pooled by ``spec["pool"]`` (MNIST 28x28 -> 14x14)."""
+    import attrs
+    import torch.nn.functional as F
+
+    from nascore.api import load_task
+
+    task = load_task(spec["task"])
+    k = spec["pool"]
+    if k == 1:
+        return task
+    pool = lambda s: attrs.evolve(s, X=F.avg_pool2d(s.X, k))  # noqa: E731
+    c, h, w = task.input_shape
+    return attrs.evolve(task, train=pool(task.train), valid=pool(task.valid), test=pool(task.test),
+                        input_shape=(c, h // k, w // k), name=f"{task.name}-{h // k}x{w // k}")
 
 
 def key(pair) -> str:
@@ -350,6 +366,10 @@ def main(argv=None) -> int:
     parser.add_argument("--dev", action="store_true", help="compare the calibration variants on the development "
                         "seeds (DEV); writes nat_paired_dev.json")
     parser.add_argument("--partial", action="store_true", help="run nothing; write from the checkpoint")
+    parser.add_argument("--reuse", type=Path, default=None,
+                        help="take the trained networks and rankings of another checkpoint of this script, run "
+                             "with the same network, train and ranking settings (NAT runs are redone); recorded "
+                             "in the result as reused_from")
     parser.add_argument("--checkpoint", type=Path, default=None, help="progress file (default: keyed by commit)")
     args = parser.parse_args(argv)
     import torch
@@ -374,6 +394,12 @@ def main(argv=None) -> int:
         settings["cells"] = args.cells
     ck = None if args.quick else (args.checkpoint or checkpoint("nat_paired", settings))
     state = load_checkpoint(ck, {"nat": {}, "trained": {}, "ranking": {}, "shape": {}})
+    reused = None
+    if args.reuse:
+        old = load_checkpoint(args.reuse, {"trained": {}, "ranking": {}})
+        state["trained"] = {**old["trained"], **state["trained"]}
+        state["ranking"] = {**old["ranking"], **state["ranking"]}
+        reused = {"checkpoint": args.reuse.name, "trained": len(old["trained"]), "rankings": len(old["ranking"])}
     from nascore_nat import genotypes
 
     t_start = time.perf_counter()
@@ -406,6 +432,8 @@ def main(argv=None) -> int:
     expected = len(settings["datasets"]) * len(settings["cells"]) * len(settings["seeds"])
     result["complete"] = len([k for k in state["nat"] if k.split("|")[0] in settings["datasets"]]) >= expected
     result["seconds"] = time.perf_counter() - t_start
+    if reused:
+        result["reused_from"] = reused
     write_result("nat_paired", result, quick=args.quick, settings=settings, seeds=settings["seeds"],
                  tuned_on="nothing: the NAT defaults were set before this benchmark ran (nascore_nat.defaults); "
                           "no setting was chosen on these seeds")
