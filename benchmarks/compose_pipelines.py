@@ -17,7 +17,7 @@ the changes listed per part; nothing is simulated.
 * ``msranas_nat_quantize`` and ``tnas_nat_nest`` -- the example files as they are: the
   accuracy, params, FLOPs and weight bits after each stage.
 
-    python benchmarks/compose_pipelines.py [--quick] [--only PART ...] [--seeds N]
+    python benchmarks/compose_pipelines.py [--quick] [--only PART ...] [--seeds N] [--small-stages]
 
 Writes ``benchmarks/results/compose_pipelines.json`` (``_quick`` with --quick) from this
 invocation's parts alone (``--only`` writes a file with those parts only).
@@ -42,6 +42,9 @@ from _common import write_result  # noqa: E402 - sibling module (benchmarks/ is 
 HERE = Path(__file__).resolve().parent
 EXAMPLES = HERE.parent / "examples"
 PARTS = ("ngram_ees", "ray", "tnas_iterative_nb201", "msranas_nat_quantize", "tnas_nat_nest")
+#: parts that run one example file through its stages (``--small-stages`` runs them with
+#: the quick mode's reduced settings, :data:`STAGE_SETS`)
+STAGE_PARTS = ("msranas_nat_quantize", "tnas_nat_nest")
 DATASETS = ("cifar10", "cifar100", "imagenet16")
 #: ../shared/data/README.md: mean over 200 seeds of the test accuracy of the best-valid
 #: architecture after 100 queries, and what a perfect search reports
@@ -203,18 +206,23 @@ def part_stages(name: str, quick_sets: list[str], quick: bool) -> dict:
                            for s in result["stages"]]}
 
 
+#: the reduced settings of the stage parts (--quick, and --small-stages)
+STAGE_SETS = {
+    "msranas_nat_quantize": ["optimizer.epochs=1", "evaluator.epochs=2", "space.layers=3", "space.C=4",
+                             "space.scales=2", "optimizer.search_layers=2", "optimizer.search_scales=2",
+                             "compress.0.epochs=1", "compress.0.samples=2", "compress.0.C=4", "compress.0.layers=3"],
+    "tnas_nat_nest": ["optimizer.epochs=1", "optimizer.generations=1", "optimizer.population=6", "evaluator.epochs=2",
+                      "space.layers=3", "space.C=4", "compress.0.epochs=1", "compress.0.samples=2", "compress.0.C=4",
+                      "compress.0.layers=3", "compress.1.iterations=3", "compress.1.final_epochs=0"],
+}
+
+
 def part_msranas_nat_quantize(quick: bool, seeds: int) -> dict:
-    sets = ["optimizer.epochs=1", "evaluator.epochs=2", "space.layers=3", "space.C=4", "space.scales=2",
-            "optimizer.search_layers=2", "optimizer.search_scales=2", "compress.0.epochs=1",
-            "compress.0.samples=2", "compress.0.C=4", "compress.0.layers=3"]
-    return part_stages("compose_msranas_nat_quantize.toml", sets, quick)
+    return part_stages("compose_msranas_nat_quantize.toml", STAGE_SETS["msranas_nat_quantize"], quick)
 
 
 def part_tnas_nat_nest(quick: bool, seeds: int) -> dict:
-    sets = ["optimizer.epochs=1", "optimizer.generations=1", "optimizer.population=6", "evaluator.epochs=2",
-            "space.layers=3", "space.C=4", "compress.0.epochs=1", "compress.0.samples=2", "compress.0.C=4",
-            "compress.0.layers=3", "compress.1.iterations=3", "compress.1.final_epochs=0"]
-    return part_stages("compose_tnas_nat_nest.toml", sets, quick)
+    return part_stages("compose_tnas_nat_nest.toml", STAGE_SETS["tnas_nat_nest"], quick)
 
 
 # --------------------------------------------------------------------------- main
@@ -240,28 +248,37 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="tiny budgets, one seed")
     ap.add_argument("--only", nargs="*", choices=PARTS, help="parts to run (default: all)")
     ap.add_argument("--seeds", type=int, default=None, help="seeds per comparison (default 3 / 10 on NB-201)")
+    ap.add_argument("--small-stages", action="store_true",
+                    help="the stage parts (msranas_nat_quantize, tnas_nat_nest) with the quick mode's reduced "
+                         "settings, the other parts at full budget (the full MS-RANAS part alone is ~50 min)")
     args = ap.parse_args(argv)
     fresh = {}
     for name in args.only or PARTS:
         seeds = args.seeds or (1 if args.quick else (10 if name == "tnas_iterative_nb201" else 3))
         if args.quick and name == "tnas_iterative_nb201":
             seeds = 2
-        print(f"== {name} ({seeds} seeds)", flush=True)
+        small = args.quick or (args.small_stages and name in STAGE_PARTS)
+        print(f"== {name} ({seeds} seeds{', reduced settings' if small else ''})", flush=True)
         t = time.perf_counter()
-        fresh[name] = {**globals()[f"part_{name}"](args.quick, seeds), "part seconds": time.perf_counter() - t}
+        fresh[name] = {**globals()[f"part_{name}"](small, seeds), "part seconds": time.perf_counter() - t}
     # one invocation's parts only: nothing is merged from an earlier file
     data = dict(
         title="Composed pipelines (examples/compose_*.toml) vs the baselines they replace",
         description=("Each pipeline mixes components of several plugin packages; every figure is a real "
                      "`nascore.run` of the example file (see the script's docstring for the exact variants). "
                      f"Machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end. "
-                     "Fewer than 5 seeds per comparison: differences here are descriptive, not evidence."),
+                     "Fewer than 5 seeds per comparison: differences here are descriptive, not evidence."
+                     + (" The stage parts ran with reduced settings (--small-stages; provenance settings "
+                        "small_stages), not the example files' budgets." if args.small_stages else "")),
         parts=fresh, summary=summarize(fresh))
     seeds_of = {n: (list(range(3000, 3000 + (args.seeds or (2 if args.quick else 10))))
                     if n == "tnas_iterative_nb201" else list(range(args.seeds or (1 if args.quick else 3))))
                 for n in fresh}
     write_result("compose_pipelines", data, quick=args.quick,
-                 settings={"parts": list(fresh), "quick": args.quick}, seeds=seeds_of,
+                 settings={"parts": list(fresh), "quick": args.quick,
+                           **({"small_stages": {n: STAGE_SETS[n] for n in STAGE_PARTS if n in fresh}}
+                              if args.small_stages else {})},
+                 seeds=seeds_of,
                  tuned_on="each plugin's defaults (see their benchmarks); nothing tuned here")
     return 0
 
