@@ -132,7 +132,7 @@ def evidence_tables(data: dict, tabular: bool) -> list[str]:
 
 
 #: result files whose comparisons are tabular searches or curve replays (30 seeds needed)
-TABULAR = ("tnas_nb201", "peers_nb201", "ngram_srm_acceleration", "tnas_tune", "compose_pipelines")
+TABULAR = ("tnas_nb201", "peers_nb201", "ngram_srm_acceleration", "compose_pipelines")
 
 
 def section(name: str, data: dict) -> list[str]:

@@ -17,6 +17,9 @@ the Wilcoxon p); "beats" needs z >= 2 over 30 seeds.
 
 Seeds 3000..3029 are fresh: the TNAS defaults were tuned by ``tnas_tune.py`` on CIFAR-10
 valid with seeds 1000..1049 (``tuned_on``); earlier studies used 0..49 and 2000..2049.
+That tuning script is retired (its result predated the provenance standard, every setting
+it compared was within noise of the others, and a rerun costs ~25 CPU-minutes); it is in
+git history at commit 06bc3a686c.
 Run directories go to a scratch folder keyed by commit and settings (``--work``);
 ``--quick`` (CIFAR-10, 5 seeds) always starts from an empty folder.
 
@@ -81,7 +84,7 @@ def config(ds: str, sampler: dict, optimizer: dict, seed: int, queries: int) -> 
 
 def one_run(args) -> dict:
     """One seed of one method without a run directory: the queried (valid, test) pairs
-    in query order (``tnas_tune.py`` uses it)."""
+    in query order."""
     ds, sampler, optimizer, seed, queries = args
     import torch
 

@@ -223,6 +223,8 @@ def main() -> None:
     for c in result["comparisons"]:
         print(f"{c['arm']} vs {c['against']} {c['metric']}: n={c['n']} diff {c['diff_mean']} z {c['z']}")
     write_result(args.name, result, quick=args.quick, settings=spec, seeds=spec["seeds"],
+                 # the VAE settings came from tnas_oneshot.py, retired (superseded by this study; in git
+                 # history at commit 06bc3a686c)
                  tuned_on="nothing tuned here: tnas plugin defaults and tnas_oneshot.py's VAE settings")
 
 
