@@ -253,3 +253,87 @@ def test_steps_per_epoch_matches_the_trainers_batching():
         trainer = WeightSharingTrainer(batch_size=bs)
         assert steps_per_epoch(n, bs) == len(trainer._epoch_bounds(n)), (n, bs)
     assert steps_per_epoch(65, 32) == 2 and steps_per_epoch(66, 32) == 3
+
+
+def _weights(rows):
+    """Per cell a 5 x 7 weight matrix (edges (0,2) (1,2) (0,3) (1,3) (2,3)); ``rows`` maps
+    an edge to {op: weight}, every other entry is 0.01."""
+    space = DartsSpace(nodes=2)
+    w = np.full((5, len(space.op_names)), 0.01)
+    for e, ops in rows.items():
+        for op, value in ops.items():
+            w[e, space.op_names.index(op)] = value
+    return {"normal": torch.tensor(w), "reduce": torch.tensor(w)}
+
+
+def test_cell_regret_is_the_weight_lost_against_the_derived_cell():
+    """The derived cell has regret 0; swapping an op for one 0.004 weaker costs 0.004;
+    taking node 3's third-strongest edge instead of its second costs their difference."""
+    from nascore_msranas.search import cell_regret
+
+    space = DartsSpace(nodes=2)
+    w = _weights({0: {"sep_conv_3x3": 0.30, "dil_conv_3x3": 0.296}, 1: {"skip_connect": 0.2},
+                  2: {"max_pool_3x3": 0.25}, 3: {"avg_pool_3x3": 0.18}, 4: {"sep_conv_5x5": 0.4}})
+    derived = space.from_weights(w).genome
+    assert cell_regret(space, derived, w) == pytest.approx(0.0)
+    swapped = {**derived, "normal_node2_op0": "dil_conv_3x3"}
+    assert derived["normal_node2_op0"] == "sep_conv_3x3" and derived["normal_node2_in0"] == 0
+    assert cell_regret(space, swapped, w) == pytest.approx(0.004)
+    # node 3 keeps edges (0,3) 0.25 and (2,3) 0.40; reading input 1 (avg_pool 0.18) instead of 0 loses 0.07
+    k = next(k for k in (0, 1) if derived[f"reduce_node3_in{k}"] == 0)
+    moved = {**derived, f"reduce_node3_in{k}": 1, f"reduce_node3_op{k}": "avg_pool_3x3"}
+    assert cell_regret(space, moved, w) == pytest.approx(0.25 - 0.18)
+
+
+def test_tolerant_stability_ignores_flips_between_neck_and_neck_choices():
+    """Epochs: g0, g1, g1 where g1 differs from g0 by one op.  Strictly that is one
+    change; under the weights of epoch 1 the two ops differ by 0.004 < tol = 0.01, so
+    tolerantly none, and the last quarter is tolerantly stable.  When they differ by 0.05
+    the flip counts at both tolerances."""
+    from nascore_msranas.search import cell_stability
+
+    space = DartsSpace(nodes=2)
+    base = {1: {"skip_connect": 0.2}, 2: {"max_pool_3x3": 0.25}, 3: {"avg_pool_3x3": 0.18},
+            4: {"sep_conv_5x5": 0.4}}
+    w0 = _weights({0: {"sep_conv_3x3": 0.30, "dil_conv_3x3": 0.20}, **base})
+    w_near = _weights({0: {"sep_conv_3x3": 0.296, "dil_conv_3x3": 0.30}, **base})
+    w_far = _weights({0: {"sep_conv_3x3": 0.25, "dil_conv_3x3": 0.30}, **base})
+    g0 = space.from_weights(w0).genome
+    for w1, regret, stable in ((w_near, 0.004, True), (w_far, 0.05, False)):
+        g1 = space.from_weights(w1).genome
+        assert g1 != g0
+        s = cell_stability(space, [g0, g1, g1], [w0, w1, w1], tol=0.01)
+        assert s["changes"] == 1 and s["last_quarter_stable"] is True  # last quarter: epochs 1-2
+        assert s["regret"] == pytest.approx([regret, 0.0])
+        assert s["changes_tol"] == (0 if stable else 1)
+        s = cell_stability(space, [g0, g1, g1, g1, g0], [w0, w1, w1, w1, w1], tol=0.01)
+        assert s["last_quarter_stable"] is False and s["last_quarter_stable_tol"] is stable
+        assert s["last_quarter_regret"] == pytest.approx(regret)
+    with pytest.raises(nascore.errors.ConfigError):
+        cell_stability(space, [g0, g0], [w0])
+
+
+def test_warmup_epochs_train_weights_only():
+    """During warm-up alpha stays at its start and the architecture learning rate is
+    scaled to the steps after the warm-up."""
+    from nascore_msranas.search import SearchSettings
+
+    with pytest.raises(nascore.errors.ConfigError):
+        SearchSettings(epochs=2, warmup_epochs=2)
+    from nascore.data import load_task
+
+    task = load_task({"dataset": "digits", "seed": 0, "subset": 128})
+    space = DartsSpace(nodes=2)
+    net = _supernet(nodes=2, scales=2, layers=3)
+    start = [a.detach().clone() for a in net.arch_parameters()]
+    searcher = Searcher(net, space, task, SearchSettings(epochs=3, batch_size=32, warmup_epochs=2), seed=0)
+    plain = Searcher(_supernet(nodes=2, scales=2, layers=3), space, task, SearchSettings(epochs=3, batch_size=32))
+    assert plain.arch_steps == 3 * searcher.arch_steps and searcher.alpha_lr == pytest.approx(3 * plain.alpha_lr)
+    row = searcher.epoch(0)
+    assert row["arch_loss"] is None
+    for a, a0 in zip(net.arch_parameters(), start):
+        torch.testing.assert_close(a, a0)
+    searcher.epoch(1)
+    searcher.epoch(2)
+    # two Adam steps at lr 3e-4 x 19550 / 2 move alpha by about the lr (~2.9), far above 0.01
+    assert max(float((a.detach() - a0).abs().max()) for a, a0 in zip(net.arch_parameters(), start)) > 0.01
