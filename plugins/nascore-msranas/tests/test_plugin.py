@@ -97,6 +97,7 @@ def test_anytime_command_reproduces_the_run(run_dir):
     ({"optimizer": {"search_layers": 0}}, "search_layers must be in"),
     ({"optimizer": {"exit_weights": [1.0, 1.0, 1.0]}}, "exit_weights has 3 entries but the search network has 2"),
     ({"evaluator": {"exit_weights": [1.0]}}, r"\[evaluator\] exit_weights has 1 entries but the final network has 3"),
+    ({"optimizer": {"epochs": 2, "warmup_epochs": 2}}, r"warmup_epochs \(2\) must be below epochs \(2\)"),
 ])
 def test_bad_input_is_a_clear_error(tmp_path, sections, message):
     with pytest.raises(ConfigError, match=message):

@@ -58,6 +58,9 @@ class MSRANAS:
     alpha_lr_scale: str = param("steps", help="'steps': alpha_lr x max(1, 19550 / architecture steps of this "
                                 "search), DARTS's lr x steps budget at any scale; 'none': alpha_lr as given",
                                 validator=one_of("steps", "none"))
+    warmup_epochs: int = param(0, help="first search epochs that train the weights only (the DARTS-family "
+                               "warm-up, e.g. 15 of 50 in PC-DARTS); the steps rule counts the steps after it",
+                               validator=in_range(0))
     grad_clip: float | None = param(5.0, help="clip the weights' gradient norm; none disables",
                                     validator=in_range(0.0, low_open=True))
     search_scales: int = param(3, help="scales of the search network (Section 4.1: 3 beat 1)", validator=in_range(1))
@@ -94,7 +97,7 @@ class MSRANAS:
             epochs=self.epochs, batch_size=self.batch_size, order=self.order, w_lr=self.w_lr,
             w_lr_min=self.w_lr_min, w_momentum=self.w_momentum, w_weight_decay=self.w_weight_decay,
             alpha_lr=self.alpha_lr, alpha_weight_decay=self.alpha_weight_decay, grad_clip=self.grad_clip,
-            alpha_lr_scale=self.alpha_lr_scale,
+            alpha_lr_scale=self.alpha_lr_scale, warmup_epochs=self.warmup_epochs,
             cutout=self.search_cutout, exit_weights=self.exit_weights)
 
     def search_layout(self, input_shape):
@@ -116,6 +119,9 @@ class MSRANAS:
             raise ConfigError(f"msranas needs an image task; {task.name!r} is {task.kind}")
         if ctx.remaining < 1:
             raise ConfigError("msranas trains at least one final network: set budget >= 1")
+        if self.warmup_epochs >= self.epochs:
+            raise ConfigError(f"warmup_epochs ({self.warmup_epochs}) must be below epochs ({self.epochs}): "
+                              "the architecture needs at least one epoch")
         layout = self.search_layout(task.input_shape)
         if self.exit_weights is not None and len(self.exit_weights) != layout.num_exits:
             raise ConfigError(f"exit_weights has {len(self.exit_weights)} entries but the search network has "
@@ -270,6 +276,7 @@ class MSRANAS:
                 "valid_exit_accuracies": record.exit_accuracies,
                 "softmax_alphas": record.weights,
                 "alpha_lr": record.alpha_lr, "arch_steps": record.arch_steps, "alpha_lr_scale": self.alpha_lr_scale,
+                "warmup_epochs": self.warmup_epochs,
                 "alpha_movement": [row.get("alpha") for row in record.epochs],
                 "cell_stability": record.stability}
 
