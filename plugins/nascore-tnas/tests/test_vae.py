@@ -200,3 +200,33 @@ def test_weight_sharing_rounds_are_told_as_groups():
     assert [(m, g) for _, m, g in sampler.history] == [(a, 40) for a in accs]
     with pytest.raises(ConfigError, match="cannot be mixed"):
         sampler.tell([Evaluation(paths[0].key, paths[0].space, paths[0].genome, OK, {"valid_accuracy": 1.0})])
+
+
+def test_a_small_vae_trains_and_samples_on_one_thread_whatever_the_callers_count():
+    """The VAE's kernels are too small to gain from intra-op threads (which spin on a busy
+    machine): update and sampling run on one thread and restore the caller's count, so
+    the weights and samples no longer depend on the machine's core count (one and two
+    threads differ by ~1e-3 after a few Adam steps without it)."""
+    space = nascore.create("search_space", "nb201")
+    vocab = ArchitectureVocabulary(space)
+    rng = np.random.default_rng(0)
+    archs = [space.sample(rng) for _ in range(30)]
+    metrics = rng.random(30)
+    prev = torch.get_num_threads()
+    try:
+        runs = []
+        for threads in (2, 1):
+            torch.set_num_threads(threads)
+            dist = LearnedDistribution(vocab, d_model=16, latent_dim=4, steps=5, seed=1)
+            assert dist._small  # ~10^4 parameters
+            seen = []
+            loss = dist.vae.loss
+            dist.vae.loss = lambda *a, **k: (seen.append(torch.get_num_threads()), loss(*a, **k))[1]
+            dist.update(archs, metrics)
+            assert set(seen) == {1} and torch.get_num_threads() == threads
+            runs.append(([p.detach().clone() for p in dist.vae.parameters()], dist.sample_ids(8)))
+            assert torch.get_num_threads() == threads
+        assert all(torch.equal(a, b) for a, b in zip(runs[0][0], runs[1][0]))
+        assert np.array_equal(runs[0][1], runs[1][1])
+    finally:
+        torch.set_num_threads(prev)

@@ -75,6 +75,29 @@ def training_weights(metrics, top_fraction: float, weighting: str, min_train: in
     return w / w.sum()
 
 
+#: a VAE this small (d_model 32, a few hundred rows) gains nothing from intra-op threads;
+#: on a busy machine their spinning multiplied a 100-query run's CPU time by 10-20
+SINGLE_THREAD_PARAMS = 200_000
+
+
+class _one_thread:
+    """Run the block with one torch intra-op thread (the caller's count restored after)
+    when ``small``: the kernels are too small to gain from splitting, and the VAE's
+    weights and samples then do not depend on the machine's core count."""
+
+    def __init__(self, small: bool):
+        self.small = small
+
+    def __enter__(self):
+        self.prev = torch.get_num_threads()
+        if self.small and self.prev != 1:
+            torch.set_num_threads(1)
+
+    def __exit__(self, *exc):
+        if torch.get_num_threads() != self.prev:
+            torch.set_num_threads(self.prev)
+
+
 class LearnedDistribution:
     """``p_theta(alpha)`` of Eq. 11: a warm-started :class:`ArchitectureVAE` plus its
     optimizer, updated from (architecture, metric) pairs by :meth:`update` (Eq. 1)."""
@@ -95,6 +118,7 @@ class LearnedDistribution:
             self.vae = ArchitectureVAE(vocab.mask, d_model=d_model, heads=heads, layers=layers,
                                        latent_dim=latent_dim).to(self.device)
         self.optimizer = torch.optim.Adam(self.vae.parameters(), lr=lr, foreach=True)
+        self._small = self.device.type == "cpu" and sum(p.numel() for p in self.vae.parameters()) <= SINGLE_THREAD_PARAMS
         self.rounds = 0
         self.last_stats: dict = {}
 
@@ -111,12 +135,13 @@ class LearnedDistribution:
         picks = self._np_rng.choice(len(w), size=(self.steps, self.batch_size), p=w)
         self.vae.train()
         rec_t = kl_t = torch.tensor(float("nan"))
-        for step in range(self.steps):
-            batch = ids[torch.as_tensor(picks[step], device=self.device)]
-            loss, rec_t, kl_t = self.vae.loss(batch, beta=self.beta, generator=self._cpu_or_none())
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
+        with _one_thread(self._small):
+            for step in range(self.steps):
+                batch = ids[torch.as_tensor(picks[step], device=self.device)]
+                loss, rec_t, kl_t = self.vae.loss(batch, beta=self.beta, generator=self._cpu_or_none())
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                self.optimizer.step()
         rec, kl = float(rec_t), float(kl_t)
         self.vae.eval()
         self.rounds += 1
@@ -131,7 +156,8 @@ class LearnedDistribution:
         """Token ids of ``n`` draws from ``p_theta`` (Eq. 11's VAE term)."""
         t = self.temperature if temperature is None else temperature
         if self.device.type == "cpu":
-            ids = self.vae.sample(n, generator=self.generator, temperature=t)
+            with _one_thread(self._small):
+                ids = self.vae.sample(n, generator=self.generator, temperature=t)
         else:
             ids = self.vae.sample(n, temperature=t)
         return ids.cpu().numpy()
