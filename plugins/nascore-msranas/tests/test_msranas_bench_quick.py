@@ -47,3 +47,8 @@ def test_msranas_search_cost_quick(tmp_path):
     ratio = r["ratio"]["derived_same_size"]
     assert ratio["n"] == len(r["epochs"]) == 2 and ratio["se"] is not None and ratio["mean"] > 0
     assert r["verdict"] in {"meets", "misses", "within noise"}
+    assert r["ratio_wall"]["n"] == 2 and r["search_epoch_cpu_seconds"]["mean"] > 0
+    prof = r["profile"]
+    # the arch step is one of the epoch's two steps per batch pair; every supernet edge runs all ops
+    assert 0.0 < prof["arch_step_share"]["mean"] < 1.0
+    assert prof["convs_per_forward"]["supernet"] > prof["convs_per_forward"]["derived_same_size"] > 0
