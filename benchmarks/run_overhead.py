@@ -11,7 +11,10 @@ of a 100-query tabular run of each predictor-driven composition, with the refits
 were (``reference``: scikit-learn's ``AdaBoostRegressor.fit`` for the boosted trees, the
 TNAS VAE on torch's default intra-op threads) and as they are (``lean``: the boosted trees'
 own AdaBoost.R2 loop, the VAE on one thread), seeds paired, in one process; ``identical``
-says whether both gave the same evaluations in the same order for every seed.
+says whether both gave the same evaluations in the same order for every seed (always for
+the boosted trees; for the VAE only by luck, since its weights depend on the thread count).
+The reference's threads spin while idle, so its CPU time grows with the machine's load
+(recorded).
 
     python benchmarks/run_overhead.py [--quick] [--repeats 21] [--refit-seeds 3]
 
@@ -35,7 +38,9 @@ from _common import write_result  # noqa: E402
 
 #: bench_check: everything here is a timing
 CHECK = {"ignore": ["targets.*.measured", "targets.*.met", "refit.load_average", "refit.torch_threads",
-                   "refit.pipelines.*.*cpu*", "refit.pipelines.*.reference/lean"]}
+                   "refit.pipelines.*.*cpu*", "refit.pipelines.*.reference/lean",
+                   # the VAE's weights depend on the thread count the reference runs with
+                   "refit.pipelines.tnas*.identical"]}
 
 
 def config(seed: int, budget: int, report: bool) -> dict:
