@@ -259,7 +259,8 @@ def main(argv=None):
     ck = None if a.quick else checkpoint("steerage_lenet5_mnist", {"settings": {k: getattr(a, k) for k in FULL},
                                                                    "fc_reading": a.fc_reading, "script": script})
     done = load_checkpoint(ck, {})
-    units = [u for seed in seeds for u in ([(seed, "baseline")] if with_baseline else []) + [(seed, s) for s in sizes]]
+    # per seed its sizes first, then its baseline (a run cut short loses baselines first)
+    units = [u for seed in seeds for u in [(seed, s) for s in sizes] + ([(seed, "baseline")] if with_baseline else [])]
     runs = {seed: {"seed": seed, "baseline": None, "sizes": {}} for seed in seeds}
     for i, (seed, unit) in enumerate(units):
         a.seed = seed
