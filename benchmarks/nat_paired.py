@@ -359,6 +359,48 @@ def dev_study(settings: dict, ck) -> dict:
     return out
 
 
+def unit_cost(settings: dict, cell: str = "DARTS_V2") -> dict:
+    """CPU seconds of one training epoch of ``cell``'s network and of one NAT epoch per dataset,
+    and the extrapolated cost of one (cell, seed) unit, of the paired arms and of the
+    ranking (the network's epochs and the defaults' calibration)."""
+    import torch
+
+    from nascore.api import Trainer
+    from nascore_nat import genotypes
+    from nascore_nat.costs import build_network
+
+    net, tr, nat_s = settings["network"], settings["train"], settings["nat"]
+    beta = genotypes.published(cell)
+    out = {}
+    for dataset, dspec in settings["datasets"].items():
+        task = make_task(dspec)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            model = build_network(beta, task.input_shape, task.num_classes, **net)
+        trainer = Trainer(epochs=1, batch_size=tr["batch_size"], lr=tr["lr"], device="cpu")
+        trainer.fit(model, task, seed=0)  # untimed: first-call overheads
+        t0 = time.process_time()  # CPU seconds of this single-threaded process: load-independent
+        trainer.fit(model, task, seed=1)
+        train_epoch = time.process_time() - t0
+        one = {**settings, "nat": {**nat_s, "epochs": 1, "warmup_epochs": 0}}
+        t0 = time.process_time()
+        fit_nat(beta, task, one, 0)
+        nat_epoch = time.process_time() - t0
+        nat_epochs = nat_s["epochs"] + nat_s["warmup_epochs"]
+        calib = (nat_s.get("calibrate_top", 3) + 1) * nat_s["calibrate_epochs"]
+        unit = nat_epochs * nat_epoch + calib * train_epoch + 3 * tr["epochs"] * train_epoch
+        rk = settings["ranking"]
+        ranking = (rk["transitions"] + 1) * len(rk["seeds"]) * tr["epochs"] * train_epoch
+        n_cells, n_seeds = len(settings["cells"]), len(settings["seeds"])
+        out[dataset] = {"train_n": int(len(task.train.y)), "input_shape": list(task.input_shape),
+                        "train_epoch_seconds": train_epoch, "nat_epoch_seconds": nat_epoch,
+                        "unit_seconds": unit, "units": n_cells * n_seeds,
+                        "ranking_seconds_per_cell": ranking,
+                        "study_cpu_hours": (n_cells * n_seeds * unit + n_cells * ranking) / 3600.0}
+        print(dataset, {k: round(v, 1) if isinstance(v, float) else v for k, v in out[dataset].items()}, flush=True)
+    return {"cell": cell, "datasets": out}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
@@ -366,6 +408,8 @@ def main(argv=None) -> int:
     parser.add_argument("--cells", nargs="+", default=None)
     parser.add_argument("--dev", action="store_true", help="compare the calibration variants on the development "
                         "seeds (DEV); writes nat_paired_dev.json")
+    parser.add_argument("--cost", action="store_true", help="time one training and one NAT epoch per dataset "
+                        "and extrapolate the study's cost; writes nat_paired_cost.json")
     parser.add_argument("--partial", action="store_true", help="run nothing; write from the checkpoint")
     parser.add_argument("--reuse", type=Path, default=None,
                         help="take the trained networks and rankings of another checkpoint of this script, run "
@@ -376,6 +420,14 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(1)
+    if args.cost:
+        settings = json.loads(json.dumps(QUICK if args.quick else FULL))
+        if args.datasets:
+            settings["datasets"] = {d: settings["datasets"][d] for d in args.datasets}
+        result = unit_cost(settings)
+        write_result("nat_paired_cost", result, quick=args.quick, settings=settings, seeds=[0],
+                     tuned_on="nothing: a timing")
+        return 0
     if args.dev:
         settings = json.loads(json.dumps(DEV_QUICK if args.quick else DEV))
         if args.cells:
