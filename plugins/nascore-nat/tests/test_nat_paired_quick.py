@@ -36,3 +36,45 @@ def test_nat_paired_quick(tmp_path):
     rank = cell["ranking"]
     assert rank["n"] == 4 and len(rank["standalone_valid"]) == 4
     assert rank["kendall_tau"] is None or -1.0 <= rank["kendall_tau"] <= 1.0
+
+
+def _quick(tmp_path, *args) -> dict:
+    if not (BENCH / "nat_paired.py").is_file():
+        pytest.skip("benchmarks/ is not next to this plugin")
+    env = {**os.environ, "NASCORE_BENCH_RESULTS": str(tmp_path)}
+    subprocess.run([sys.executable, str(BENCH / "nat_paired.py"), "--quick", *args], check=True, env=env,
+                   cwd=BENCH.parent, capture_output=True, timeout=300)
+    name = "nat_paired_dev_quick.json" if "--dev" in args else "nat_paired_cost_quick.json"
+    return json.loads((tmp_path / name).read_text())
+
+
+def test_nat_paired_dev_quick(tmp_path):
+    """--dev: every calibration variant scored on the same NAT run; the pick is the best mean."""
+    out = _quick(tmp_path, "--dev")
+    assert out["provenance"]["seeds"] == [100] and "development seeds" in out["provenance"]["tuned_on"]
+    variants = out["variants"]
+    assert set(variants) == {"scratch1", "inherit1+1"}
+    for v in variants.values():
+        runs = [r for cell in v["cells"].values() for r in cell]
+        assert v["mean_valid_diff"] == pytest.approx(sum(r["valid_diff"] for r in runs) / len(runs))
+        for r in runs:  # an unchanged cell is the input: the same network, a zero difference
+            assert (r["changed_edges"] == 0) == r["equals_input"]
+            if r["equals_input"]:
+                assert r["valid_diff"] == 0.0
+            assert r["calibration"][0]["is_input"]
+    assert out["best_on_validation"] == max(variants, key=lambda n: variants[n]["mean_valid_diff"])
+
+
+def test_nat_paired_cost_quick(tmp_path):
+    """--cost: the unit's extrapolation is the stated sum of its measured epochs."""
+    out = _quick(tmp_path, "--cost")
+    s = out["provenance"]["settings"]
+    d = out["datasets"]["digits"]
+    assert d["train_epoch_seconds"] > 0 and d["nat_epoch_seconds"] > 0
+    calib = (s["nat"]["calibrate_top"] + 1) * s["nat"]["calibrate_epochs"]
+    unit = ((s["nat"]["epochs"] + s["nat"]["warmup_epochs"]) * d["nat_epoch_seconds"]
+            + (calib + 3 * s["train"]["epochs"]) * d["train_epoch_seconds"])
+    assert d["unit_seconds"] == pytest.approx(unit)
+    rank = (s["ranking"]["transitions"] + 1) * len(s["ranking"]["seeds"]) * s["train"]["epochs"]
+    assert d["ranking_seconds_per_cell"] == pytest.approx(rank * d["train_epoch_seconds"])
+    assert d["study_cpu_hours"] == pytest.approx((d["units"] * unit + rank * d["train_epoch_seconds"]) / 3600)
