@@ -17,7 +17,7 @@ the changes listed per part; nothing is simulated.
 * ``msranas_nat_quantize`` and ``tnas_nat_nest`` -- the example files as they are: the
   accuracy, params, FLOPs and weight bits after each stage.
 
-    python benchmarks/compose_pipelines.py [--quick] [--only PART ...] [--seeds N] [--small-stages]
+    python benchmarks/compose_pipelines.py [--quick] [--only PART ...] [--seeds N] [--nb201-seeds N] [--small-stages]
 
 Writes ``benchmarks/results/compose_pipelines.json`` (``_quick`` with --quick) from this
 invocation's parts alone (``--only`` writes a file with those parts only).
@@ -248,6 +248,8 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="tiny budgets, one seed")
     ap.add_argument("--only", nargs="*", choices=PARTS, help="parts to run (default: all)")
     ap.add_argument("--seeds", type=int, default=None, help="seeds per comparison (default 3 / 10 on NB-201)")
+    ap.add_argument("--nb201-seeds", type=int, default=None,
+                    help="seeds of the NB-201 part (default: --seeds, else 10; quick 2)")
     ap.add_argument("--small-stages", action="store_true",
                     help="the stage parts (msranas_nat_quantize, tnas_nat_nest) with the quick mode's reduced "
                          "settings, the other parts at full budget (the full MS-RANAS part alone is ~50 min)")
@@ -257,6 +259,8 @@ def main(argv=None) -> int:
         seeds = args.seeds or (1 if args.quick else (10 if name == "tnas_iterative_nb201" else 3))
         if args.quick and name == "tnas_iterative_nb201":
             seeds = 2
+        if args.nb201_seeds and name == "tnas_iterative_nb201":
+            seeds = args.nb201_seeds
         small = args.quick or (args.small_stages and name in STAGE_PARTS)
         print(f"== {name} ({seeds} seeds{', reduced settings' if small else ''})", flush=True)
         t = time.perf_counter()
@@ -271,11 +275,12 @@ def main(argv=None) -> int:
                      + (" The stage parts ran with reduced settings (--small-stages; provenance settings "
                         "small_stages), not the example files' budgets." if args.small_stages else "")),
         parts=fresh, summary=summarize(fresh))
-    seeds_of = {n: (list(range(3000, 3000 + (args.seeds or (2 if args.quick else 10))))
+    seeds_of = {n: (list(range(3000, 3000 + fresh[n]["seeds"]))
                     if n == "tnas_iterative_nb201" else list(range(args.seeds or (1 if args.quick else 3))))
                 for n in fresh}
     write_result("compose_pipelines", data, quick=args.quick,
                  settings={"parts": list(fresh), "quick": args.quick,
+                           **({"nb201_seeds": args.nb201_seeds} if args.nb201_seeds else {}),
                            **({"small_stages": {n: STAGE_SETS[n] for n in STAGE_PARTS if n in fresh}}
                               if args.small_stages else {})},
                  seeds=seeds_of,
