@@ -51,6 +51,12 @@ VARIANTS = {"none": {"alpha_lr_scale": "none"}, "steps": {"alpha_lr_scale": "ste
 QUICK_VARIANTS = ("none", "steps")
 
 
+def last_quarter_changes_tol(stability: dict) -> int:
+    """Last-quarter transitions whose regret exceeds the tolerance (from ``regret``)."""
+    q = stability["last_quarter_epochs"]
+    return sum(r > stability["tol"] for r in stability["regret"][len(stability["regret"]) - (q - 1):]) if q > 1 else 0
+
+
 def summary(runs: list[dict]) -> dict:
     last = [r["alpha_movement"][-1] for r in runs]
     return {"max_abs_dev": summarize([m["max_abs_dev"] for m in last]),
@@ -62,6 +68,7 @@ def summary(runs: list[dict]) -> dict:
             "last_quarter_regret": summarize([r["cell_stability"]["last_quarter_regret"] for r in runs]),
             "last_quarter_stable": sum(bool(r["cell_stability"]["last_quarter_stable"]) for r in runs),
             "last_quarter_stable_tol": sum(bool(r["cell_stability"]["last_quarter_stable_tol"]) for r in runs),
+            "last_quarter_flips_within_tol": sum(last_quarter_changes_tol(r["cell_stability"]) == 0 for r in runs),
             "n": len(runs)}
 
 

@@ -306,11 +306,32 @@ def test_tolerant_stability_ignores_flips_between_neck_and_neck_choices():
         assert s["changes"] == 1 and s["last_quarter_stable"] is True  # last quarter: epochs 1-2
         assert s["regret"] == pytest.approx([regret, 0.0])
         assert s["changes_tol"] == (0 if stable else 1)
+        assert s["last_quarter_changes_tol"] == 0  # the last quarter is epochs 1-2: no flip there
         s = cell_stability(space, [g0, g1, g1, g1, g0], [w0, w1, w1, w1, w1], tol=0.01)
         assert s["last_quarter_stable"] is False and s["last_quarter_stable_tol"] is stable
         assert s["last_quarter_regret"] == pytest.approx(regret)
     with pytest.raises(nascore.errors.ConfigError):
         cell_stability(space, [g0, g0], [w0])
+
+
+def test_last_quarter_counts_only_flips_beyond_the_tolerance():
+    """Five epochs, the last quarter is epochs 3-4 (one transition): the cell flips back
+    from g1 to g0 at epoch 4; under epoch 4's weights g1 costs 0.004 (counted only
+    strictly) or 0.05 (counted at tol 0.01 too)."""
+    from nascore_msranas.search import cell_stability
+
+    space = DartsSpace(nodes=2)
+    base = {1: {"skip_connect": 0.2}, 2: {"max_pool_3x3": 0.25}, 3: {"avg_pool_3x3": 0.18},
+            4: {"sep_conv_5x5": 0.4}}
+    w1 = _weights({0: {"sep_conv_3x3": 0.25, "dil_conv_3x3": 0.30}, **base})
+    g1 = space.from_weights(w1).genome
+    for back, counted in ((0.296, 0), (0.25, 1)):
+        w4 = _weights({0: {"sep_conv_3x3": 0.30, "dil_conv_3x3": back}, **base})
+        g0 = space.from_weights(w4).genome
+        s = cell_stability(space, [g1, g1, g1, g1, g0], [w1, w1, w1, w1, w4], tol=0.01)
+        assert s["last_quarter_epochs"] == 2 and s["changes"] == 1
+        assert s["regret"][-1] == pytest.approx(0.30 - back)
+        assert s["last_quarter_changes_tol"] == counted == s["changes_tol"]
 
 
 def test_warmup_epochs_train_weights_only():

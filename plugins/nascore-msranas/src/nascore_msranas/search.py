@@ -154,8 +154,10 @@ def cell_stability(space, genomes: Sequence[dict], weights: Sequence[dict] | Non
     Tolerant (with ``weights``, the softmax weights of every epoch in :func:`cell_regret`'s
     form): ``regret``: per transition, the regret of epoch t-1's cell under epoch t's
     weights; ``changes_tol``: transitions with regret > ``tol`` (a flip between ops or
-    edges within ``tol`` of each other is not counted); ``last_quarter_stable_tol``: the
-    final cell's regret is <= ``tol`` under the weights of every last-quarter epoch."""
+    edges within ``tol`` of each other is not counted); ``last_quarter_changes_tol``: such
+    transitions within the last quarter (0: every flip there was between near-ties);
+    ``last_quarter_stable_tol``, stricter (it also catches a slow drift): the final cell's
+    regret is <= ``tol`` under the weights of every last-quarter epoch."""
     sets = [_edge_set(space, g) for g in genomes]
     unchanged = [len(b & a) / max(len(b), 1) for a, b in zip(sets, sets[1:])]
     q = max(2, math.ceil(len(sets) / 4)) if len(sets) > 1 else len(sets)
@@ -172,6 +174,8 @@ def cell_stability(space, genomes: Sequence[dict], weights: Sequence[dict] | Non
         regret = [cell_regret(space, g, w) for g, w in zip(genomes, weights[1:])]
         tail_regret = [cell_regret(space, genomes[-1], w) for w in weights[-q:]] if tail else []
         out.update({"tol": tol, "regret": regret, "changes_tol": sum(r > tol for r in regret),
+                    "last_quarter_changes_tol": sum(r > tol for r in regret[len(regret) - (len(tail) - 1):])
+                    if len(tail) > 1 else 0,
                     "last_quarter_regret": max(tail_regret) if tail_regret else None,
                     "last_quarter_stable_tol": bool(tail) and all(r <= tol for r in tail_regret)})
     return out
