@@ -29,7 +29,8 @@ as accurate as the baseline (paired mean difference >= 0) with <= 0.5x its param
 
     nice .venv/bin/python benchmarks/steerage_paired.py [--quick] [--datasets wine digits] [--seeds 0 1 2 3 4]
 
-Writes ``benchmarks/results/steerage_paired.json`` (``_quick`` with ``--quick``); a killed
+Writes ``benchmarks/results/steerage_paired.json`` (``_quick`` with ``--quick``; ``--name``
+gives another file name, e.g. for a run of one dataset beside the main file); a killed
 full run resumes its finished (dataset, seed) units from a checkpoint keyed by commit and
 settings.
 """
@@ -262,6 +263,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--quick", action="store_true", help="tiny budgets on wine, 2 seeds (seconds)")
     ap.add_argument("--datasets", nargs="*", default=None, choices=DATASETS)
     ap.add_argument("--seeds", type=int, nargs="*", default=None, help="split/run seeds (default 0..4; quick 0 1)")
+    ap.add_argument("--name", default="steerage_paired",
+                    help="result file name (a run of other datasets leaves steerage_paired.json alone)")
     a = ap.parse_args(argv)
     settings = QUICK if a.quick else FULL
     for k, v in settings.items():
@@ -275,7 +278,7 @@ def main(argv=None) -> dict:
 
     # resume only units of this very script and settings (dirty files are named, not hashed)
     script = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
-    ck = None if a.quick else checkpoint("steerage_paired", {"settings": settings, "script": script})
+    ck = None if a.quick else checkpoint(a.name, {"settings": settings, "script": script})
     done = load_checkpoint(ck, {})
     t0 = time.perf_counter()
     units: dict[str, list] = {}
@@ -289,7 +292,7 @@ def main(argv=None) -> dict:
         units.setdefault(name, []).append(done[key])
         if i + 1 == len(todo) or not a.quick:  # the file always holds every finished unit
             out = report(units, a, complete=i + 1 == len(todo), wall=time.perf_counter() - t0)
-            write_result("steerage_paired", out, quick=a.quick, seeds=seeds,
+            write_result(a.name, out, quick=a.quick, seeds=seeds,
                          settings={**settings, "datasets": datasets},
                          tuned_on="nothing tuned: plugin defaults and the paper's training settings (section "
                                   "5.1.1); epochs and budgets sized to a shared 2-core CPU")
@@ -301,7 +304,7 @@ def report(units: dict, a, complete: bool, wall: float) -> dict:
     met = {arm: [t["dataset"] for t in targets if t["arm"] == arm and t["as_accurate_and_half_size"]]
            for arm in ("gs_ls", "gs_ls_half")}
     return {
-        "benchmark": "steerage_paired", "quick": a.quick, "complete": complete,
+        "benchmark": a.name, "quick": a.quick, "complete": complete,
         "title": "STEERAGE GS / GS+LS vs the baseline MLP, paired over split seeds",
         "description": ("Per dataset and split seed: baseline MLP (2d, d; LeNet-300-100 for MNIST-784), GS "
                         "(Algorithm 1 + EES + top-k check, chosen on k-fold CV accuracy for the small sets), "
