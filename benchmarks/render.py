@@ -80,7 +80,9 @@ settings, seeds and what any default in use was tuned on (`tuned_on`).
   networks and at least 30 for tabular searches and replays. The comparison entry
   (`comparisons` in the file: `arm`, `against`, `metric`, `n`, `diff_mean`, `diff_se`, `z`,
   and the Wilcoxon signed-rank `p_value`) is cited with the claim. Anything less is written
-  **"tie"** or **"within noise"**, whatever the means say; "loses" is z <= -2.
+  **"tie"** or **"within noise"**, whatever the means say; "loses" is z <= -2. For a metric
+  where lower is better (parameters, epochs trained, error, cost) the signs swap: "beats" is
+  z <= -2.
 * **Selection uses validation only.** Searches choose on `valid_accuracy`; `test_accuracy` is
   reported for the architecture validation chose, never used to choose. Where both are
   shown, the validation comparison comes first.
@@ -94,11 +96,23 @@ settings, seeds and what any default in use was tuned on (`tuned_on`).
 """
 
 
+#: metrics where a lower value is the better one (a comparison entry may also say so itself
+#: with ``"lower_is_better": true``)
+LOWER_IS_BETTER = frozenset({"params", "epochs_ratio", "error", "test_error", "valid_error", "madds", "flops",
+                             "seconds", "cpu_seconds", "cost", "search_cost"})
+
+
 def _verdict(c: dict, min_n: int) -> str:
+    """The evidence-standard verdict of comparison ``c`` for its arm: "beats" when the arm is
+    better with |z| >= 2 over at least ``min_n`` pairs, in the metric's own direction (a
+    negative z beats for a lower-is-better metric), "loses" when worse, else a tie."""
     z, n = c.get("z"), c.get("n") or 0
     if z is None or n < min_n:
         return f"tie (n < {min_n})" if n < min_n else "tie"
-    return "beats" if z >= 2 else "loses" if z <= -2 else "tie"
+    lower = c.get("lower_is_better", c.get("metric") in LOWER_IS_BETTER)
+    better = -z if lower else z
+    verdict = "beats" if better >= 2 else "loses" if better <= -2 else "tie"
+    return f"{verdict} (lower is better)" if lower and verdict != "tie" else verdict
 
 
 def _prov_line(p: dict) -> str:

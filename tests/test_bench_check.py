@@ -71,3 +71,17 @@ def test_cheap_quick_modes_regenerate(script, tmp_path):
         pytest.skip(f"no committed {script}_quick.json")
     r = bench_check.check(script, tmp_path, timeout=600)
     assert r["status"] == "ok", "\n".join([r["status"], *r["differences"][:20]])
+
+
+def test_render_verdict_follows_the_metric_direction():
+    import render
+
+    def verdict(metric, z, n=30, **extra):
+        return render._verdict({"metric": metric, "z": z, "n": n, **extra}, min_n=30)
+
+    assert verdict("valid_accuracy", 2.0) == "beats" and verdict("valid_accuracy", -2.0) == "loses"
+    assert verdict("valid_accuracy", 1.99) == "tie" and verdict("valid_accuracy", 5.0, n=29) == "tie (n < 30)"
+    # fewer epochs trained, fewer parameters: a negative z is the arm's win
+    assert verdict("epochs_ratio", -4.7) == "beats (lower is better)"
+    assert verdict("params", 3.0) == "loses (lower is better)" and verdict("params", -1.9) == "tie"
+    assert verdict("custom_cost", -2.5, lower_is_better=True) == "beats (lower is better)"
