@@ -162,15 +162,22 @@ _WRITER = """
 """
 
 
-def test_sigkill_loses_no_committed_row(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(_WRITER), str(tmp_path)],
+def _sigkilled_writer(writer: str, tmp_path, lines: int) -> list[int]:
+    """Run ``writer`` on ``tmp_path``, SIGKILL it after it has printed ``lines`` numbers
+    (each printed once its rows are committed), and return those numbers."""
+    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(writer), str(tmp_path)],
                             stdout=subprocess.PIPE, text=True)
     try:
-        reported = [int(proc.stdout.readline()) for _ in range(40)]
+        reported = [int(proc.stdout.readline()) for _ in range(lines)]
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
+    return reported
+
+
+def test_sigkill_loses_no_committed_row(tmp_path):
+    reported = _sigkilled_writer(_WRITER, tmp_path, 40)
     assert reported == list(range(40))
     with RunStore(tmp_path) as store:  # the dead process's lock does not block
         assert store._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -243,13 +250,7 @@ _BATCH_WRITER = """
 
 
 def test_sigkill_of_a_cheap_store_keeps_every_finished_batch_and_no_partial_one(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(_BATCH_WRITER), str(tmp_path)],
-                            stdout=subprocess.PIPE, text=True)
-    try:
-        reported = [int(proc.stdout.readline()) for _ in range(8)]
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
+    reported = _sigkilled_writer(_BATCH_WRITER, tmp_path, 8)
     assert reported == list(range(8))
     with RunStore(tmp_path, synchronous="NORMAL") as store:
         assert store._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
