@@ -56,6 +56,8 @@ def test_every_result_has_provenance(path):
     for key in ("commit", "dirty", "command", "settings", "seeds", "tuned_on"):
         assert key in prov, f"{path.name}: provenance lacks {key}"
     assert prov["command"] and isinstance(prov["settings"], dict)
+    # every file is regenerated from the code at its commit: none is backfilled any more
+    assert not prov.get("backfilled"), f"{path.name}: provenance backfilled, not regenerated"
     commits = _known_commits()
     if commits is not None:
         assert prov["commit"] in commits, f"{path.name}: commit {prov['commit']} is not in this history"
