@@ -161,14 +161,14 @@ def scorer(beta, task, settings: dict, calib: dict, seed: int):
     ``calibrate_epochs`` from seeded weights) or inherit (the input trained
     ``calibrate_epochs``, then every pair fine-tuned ``finetune_epochs`` from its weights)."""
     from nascore_nat.defaults import DEFAULTS
-    from nascore_nat.transformer import inherit_scorer, standalone_scorer
+    from nascore_nat.transformer import network_scorer
 
     net, tr = settings["network"], settings["train"]
-    common = {"seed": seed, "batch_size": tr["batch_size"], "lr": tr["lr"]}
-    if calib.get("calibrate_init", DEFAULTS["calibrate_init"]) == "inherit":
-        return inherit_scorer(task, beta, net["C"], net["layers"], epochs=calib["calibrate_epochs"],
-                              finetune_epochs=calib.get("finetune_epochs", DEFAULTS["finetune_epochs"]), **common)
-    return standalone_scorer(task, net["C"], net["layers"], epochs=calib["calibrate_epochs"], **common)
+    return network_scorer(task, beta, net["C"], net["layers"],
+                          init=calib.get("calibrate_init", DEFAULTS["calibrate_init"]),
+                          epochs=calib["calibrate_epochs"],
+                          finetune_epochs=calib.get("finetune_epochs", DEFAULTS["finetune_epochs"]),
+                          seed=seed, batch_size=tr["batch_size"], lr=tr["lr"])
 
 
 def run_nat(beta, task, settings: dict, seed: int, nat=None, fit_s: float = 0.0, calib: dict | None = None):

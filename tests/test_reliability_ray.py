@@ -3,6 +3,7 @@ a node mid-run, through Ray's task retries (issue 16)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -111,11 +112,9 @@ class _Cluster:
         # ``ray start --head`` records its address for ``ray.init()`` without one to join;
         # ``ray stop`` would delete the record, so do it here: a stale one breaks later inits
         record = Path("/tmp/ray/ray_current_cluster")
-        try:
+        with contextlib.suppress(OSError):  # no record (or already gone): nothing to remove
             if record.read_text().strip().endswith(f":{self.port}"):
                 record.unlink()
-        except OSError:
-            pass
 
 
 @pytest.fixture

@@ -117,17 +117,11 @@ class NATCompressor:
         def evaluate(net):
             return ctx.trainer().accuracy(net, task.valid)
 
-        def score(pair):
-            """Validation accuracy after calibrate_epochs of the run's training, seeded weights."""
-            net = build(pair)
-            train(net, self.calibrate_epochs)
-            return evaluate(net)
+        from .transformer import calibration_scorer
 
-        if self.calibrate_init == "inherit":
-            from .transformer import finetune_scorer
-
-            score = finetune_scorer(beta, build, train, evaluate, epochs=self.calibrate_epochs,
-                                    finetune_epochs=self.finetune_epochs)
+        # the run's training, seeded weights: scratch or fine-tuned from the input (calibrate_init)
+        score = calibration_scorer(self.calibrate_init, beta, build, train, evaluate, epochs=self.calibrate_epochs,
+                                   finetune_epochs=self.finetune_epochs)
 
         t1 = time.perf_counter()
         alpha, info = nat.transform(beta, task, mode=self.inference, samples=self.samples, seed=ctx.seed,

@@ -295,8 +295,8 @@ class NeuralArchitectureTransformer:
         ``calibrate_top`` best by shared weights, trains each and the input for real with
         ``score(pair) -> valid accuracy`` and returns the best on validation -- the input
         when none beats it.  The default ``score`` trains the network ``cost_network``
-        describes: ``calibrate_init="scratch"`` (:func:`standalone_scorer`) each pair for
-        ``calibrate_epochs`` from seeded weights; ``"inherit"`` (:func:`inherit_scorer`) the
+        describes (:func:`network_scorer`): ``calibrate_init="scratch"`` each pair for
+        ``calibrate_epochs`` from seeded weights; ``"inherit"`` the
         input for ``calibrate_epochs``, then each pair, the input included, for
         ``finetune_epochs`` from the input's trained weights.
         ``cost_fn(pair) -> {"params", "flops"}`` re-checks the cost of the result (at most
@@ -323,12 +323,8 @@ class NeuralArchitectureTransformer:
             shortlist = [a for _, a in sorted(scored, key=lambda t: -t[0]) if a != pair][:max(1, calibrate_top)]
             if score is None:
                 C, layers = self.cost_network_
-                if calibrate_init == "inherit":
-                    score = inherit_scorer(task, pair, C, layers, epochs=calibrate_epochs,
-                                           finetune_epochs=finetune_epochs, seed=seed, device=self.device)
-                else:
-                    score = standalone_scorer(task, C, layers, epochs=calibrate_epochs, seed=seed,
-                                              device=self.device)
+                score = network_scorer(task, pair, C, layers, init=calibrate_init, epochs=calibrate_epochs,
+                                       finetune_epochs=finetune_epochs, seed=seed, device=self.device)
             alpha, calibrated = calibrated_choice(pair, shortlist, score)
             shared = {json_key(a): acc for acc, a in scored}
             info["candidates"] = [{"valid_accuracy": acc, "genotype": a.to_json(), "is_input": a == pair,
@@ -451,25 +447,6 @@ def calibrated_choice(beta: CellPair, candidates: Sequence[CellPair], score: Cal
     return best[0], scored
 
 
-def standalone_scorer(task, C: int, layers: int, *, epochs: int, seed: int, device: str = "cpu",
-                      batch_size: int = 64, lr: float = 0.05) -> Callable[[CellPair], float]:
-    """``pair -> valid accuracy (%)`` of the DARTS network of ``pair`` trained for ``epochs``
-    from weights seeded by ``seed`` (every pair gets the same seed: a paired comparison)."""
-    from nascore.api import Trainer
-
-    from .costs import build_network
-
-    def score(pair: CellPair) -> float:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = build_network(pair, task.input_shape, task.num_classes, C, layers)
-        trainer = Trainer(epochs=epochs, batch_size=batch_size, lr=lr, device=device)
-        trainer.fit(model, task, seed=seed)
-        return float(trainer.accuracy(model, task.valid))
-
-    return score
-
-
 def inherit_weights(src: torch.nn.Module, dst: torch.nn.Module) -> int:
     """Copy into ``dst`` every parameter and buffer of ``src`` with the same name and shape;
     returns how many tensors were copied.  For a NAT candidate ``dst`` built like its input
@@ -510,10 +487,30 @@ def finetune_scorer(beta: CellPair, build: Callable, train: Callable, evaluate: 
     return score
 
 
-def inherit_scorer(task, beta: CellPair, C: int, layers: int, *, epochs: int, finetune_epochs: int, seed: int,
-                   device: str = "cpu", batch_size: int = 64, lr: float = 0.05) -> Callable[[CellPair], float]:
-    """:func:`finetune_scorer` for the DARTS network of ``C`` channels and ``layers`` cells:
-    weights seeded by ``seed``, SGD with cosine from ``lr`` in both phases."""
+def calibration_scorer(init: str, beta: CellPair, build: Callable, train: Callable, evaluate: Callable, *,
+                       epochs: int, finetune_epochs: int) -> Callable[[CellPair], float]:
+    """``pair -> valid accuracy`` of calibrated inference for ``calibrate_init`` ``init``:
+    ``"scratch"``, each pair built seeded (``build(pair)``), trained ``epochs``
+    (``train(model, epochs)``) and evaluated (``evaluate(model)``); ``"inherit"``,
+    :func:`finetune_scorer`.  Every pair gets the same seed: a paired comparison."""
+    if init == "inherit":
+        return finetune_scorer(beta, build, train, evaluate, epochs=epochs, finetune_epochs=finetune_epochs)
+    if init != "scratch":
+        raise ConfigError(f"calibrate_init must be 'scratch' or 'inherit', got {init!r}")
+
+    def score(pair: CellPair) -> float:
+        model = build(pair)
+        train(model, epochs)
+        return float(evaluate(model))
+
+    return score
+
+
+def network_scorer(task, beta: CellPair, C: int, layers: int, *, init: str = D["calibrate_init"], epochs: int,
+                   finetune_epochs: int = D["finetune_epochs"], seed: int, device: str = "cpu",
+                   batch_size: int = 64, lr: float = 0.05) -> Callable[[CellPair], float]:
+    """:func:`calibration_scorer` for the DARTS network of ``C`` channels and ``layers``
+    cells: weights seeded by ``seed``, SGD with cosine from ``lr`` in every phase."""
     from nascore.api import Trainer
 
     from .costs import build_network
@@ -529,4 +526,4 @@ def inherit_scorer(task, beta: CellPair, C: int, layers: int, *, epochs: int, fi
     def evaluate(model):
         return Trainer(batch_size=batch_size, device=device).accuracy(model, task.valid)
 
-    return finetune_scorer(beta, build, train, evaluate, epochs=epochs, finetune_epochs=finetune_epochs)
+    return calibration_scorer(init, beta, build, train, evaluate, epochs=epochs, finetune_epochs=finetune_epochs)

@@ -9,6 +9,7 @@ weight; ``rank`` trains on all of it with weight ``exp(-rank / (top_fraction * N
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -80,22 +81,19 @@ def training_weights(metrics, top_fraction: float, weighting: str, min_train: in
 SINGLE_THREAD_PARAMS = 200_000
 
 
-class _one_thread:
+@contextlib.contextmanager
+def _one_thread(small: bool):
     """Run the block with one torch intra-op thread (the caller's count restored after)
     when ``small``: the kernels are too small to gain from splitting, and the VAE's
     weights and samples then do not depend on the machine's core count."""
-
-    def __init__(self, small: bool):
-        self.small = small
-
-    def __enter__(self):
-        self.prev = torch.get_num_threads()
-        if self.small and self.prev != 1:
-            torch.set_num_threads(1)
-
-    def __exit__(self, *exc):
-        if torch.get_num_threads() != self.prev:
-            torch.set_num_threads(self.prev)
+    prev = torch.get_num_threads()
+    if small and prev != 1:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != prev:
+            torch.set_num_threads(prev)
 
 
 class LearnedDistribution:
