@@ -7,15 +7,18 @@ import json
 import math
 from pathlib import Path
 
+import attrs
 import numpy as np
 import pytest
 
 import nascore
 from nascore import config as cfg
 from nascore.arch import Architecture
-from nascore.builtin.guided import density_ratio_scores
+from nascore.arch import Choice, SearchSpace
+from nascore.builtin.guided import GuidedLocalSearch, density_ratio_scores
 from nascore.errors import ConfigError
-from nascore.testing import require_data
+from nascore.results import OK, Outcome
+from nascore.testing import require_data, synthetic_context
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -130,3 +133,121 @@ def test_peers_benchmark_quick_mode(tmp_path):
     comp = next(c for c in data["comparisons"] if c["arm"] == "nb201/cifar10/20" and c["metric"] == "valid_accuracy")
     assert comp["against"] == "tpe/cifar10/20" and comp["n"] == 3
     assert comp["diff_mean"] == pytest.approx(arms["nb201/cifar10/20"]["mean"] - arms["tpe/cifar10/20"]["mean"])
+
+
+
+# ---- guided-local-search restarts (restart = "unused") on a tiny space -------------------
+
+
+@attrs.define
+class _Grid(SearchSpace):
+    """Four dimensions with three values each: 81 architectures, no equivalences."""
+
+    name = "grid4"
+
+    def dimensions(self):
+        return [Choice(f"d{i}", ["a", "b", "c"]) for i in range(4)]
+
+
+class _TwoBasins:
+    """A wide basin around the local optimum aaaa (value 10) and a narrow one around the
+    global optimum cccc (12): the better of 10 - 0.5 (#dimensions not a) and
+    12 - 3 (#dimensions not c)."""
+
+    needs_task = False
+
+    def evaluate(self, arch, space, task, *, seed, stopper=None):
+        g = arch.genome
+        off_a, off_c = (sum(g[f"d{i}"] != v for i in range(4)) for v in "ac")
+        v = max(10.0 - 0.5 * off_a, 12.0 - 3.0 * off_c)
+        return Outcome(metrics={"valid_accuracy": v})
+
+
+@attrs.define
+class _Ev:
+    """A stand-in evaluation with a given score."""
+
+    arch: Architecture
+    value: float
+    status: str = OK
+
+    def metric(self, name):
+        return self.value
+
+
+def _cell(space, ops: str) -> Architecture:
+    return space.make({f"d{i}": op for i, op in enumerate(ops)})
+
+
+def test_unused_restart_starts_from_the_best_far_draw_and_spends_restart_draws_queries():
+    space = _Grid()
+    ctx = synthetic_context(space, budget=30, evaluator=_TwoBasins())
+    opt = GuidedLocalSearch(restart="unused", restart_draws=0, distance=0.75)  # >= 3 of 4 dimensions apart
+    opt._canon, opt._seen = space.canonical, set()  # what run() sets up
+    opt._optima = [_cell(space, "aaaa")]
+    near = _Ev(_cell(space, "aabb"), 9.0)    # 2 apart: not preferred
+    far_lo = _Ev(_cell(space, "bbba"), 5.0)  # 3 apart
+    far_hi = _Ev(_cell(space, "cbcb"), 7.0)  # 4 apart
+    opt._unused = [near, far_lo, far_hi]
+    assert opt._start(ctx, first=False) is far_hi and ctx.used == 0  # restart_draws=0: no query
+    assert opt._start(ctx, first=False) is far_lo
+    assert opt._start(ctx, first=False) is near  # no far draw left: the best unused one
+    assert opt._unused == [] and ctx.used == 0
+    opt.restart_draws = 2
+    start = opt._start(ctx, first=False)  # two new draws join the empty pool, one is left
+    new = list(ctx.history)
+    assert ctx.used == 2 and len(opt._unused) == 1
+    assert {start.arch.key, opt._unused[0].arch.key} == {e.arch.key for e in new}
+    apart = [sum(v != "a" for v in e.arch.genome.values()) for e in new]
+    pool = [e for e, d in zip(new, apart) if d >= 3] or new
+    assert start.metric("valid_accuracy") == max(e.metric("valid_accuracy") for e in pool)
+
+
+@pytest.mark.parametrize("restart", ["sample", "unused"])
+def test_climbs_are_accounted_and_local_optima_verified(restart):
+    space = _Grid()
+    ctx = synthetic_context(space, budget=40, seed=1, evaluator=_TwoBasins())
+    result = GuidedLocalSearch(initial=4, restart=restart, restart_draws=1).run(ctx)
+    climbs = result.info["climbs"]
+    assert ctx.used == 40 and len(climbs) >= 2
+    # every query is a draw or a climb step: 4 draws per start (sample) or 4 then 1 per
+    # restart (unused); the budget may cut the last start's draws short
+    per_start = [4] + [4 if restart == "sample" else 1] * (len(climbs) - 1)
+    climbed = sum(c["queries"] for c in climbs)
+    assert sum(per_start[:-1]) + 1 <= 40 - climbed <= sum(per_start)
+    seen = {e.arch.key: e.metric("valid_accuracy") for e in ctx.history}
+    order = {e.arch.key: i for i, e in enumerate(ctx.history)}
+    assert any(c["local_optimum"] for c in climbs)
+    for c in climbs:
+        assert c["end"] >= c["start"] and seen[c["end_key"]] == c["end"]
+        if c["local_optimum"]:
+            # every neighbour is evaluated by the climb's end; a better one only if it was
+            # evaluated before the climb (a known basin: climbs query unseen cells only)
+            arch = next(e.arch for e in ctx.history if e.arch.key == c["end_key"])
+            first = c["used_after"] - c["queries"]
+            for n in space.neighbors(arch):
+                assert order[n.key] < c["used_after"]
+                assert seen[n.key] <= c["end"] or order[n.key] < first
+    assert result.best.key == max(ctx.history, key=lambda e: e.metric("valid_accuracy")).arch.key
+
+
+def test_unused_restart_leaves_the_climbed_basin():
+    """With `distance` 1 the second climb starts from the best unused draw that differs
+    from the first local optimum in every dimension (here aaaa), when there is one."""
+    space = _Grid()
+    ctx = synthetic_context(space, budget=40, seed=1, evaluator=_TwoBasins())
+    result = GuidedLocalSearch(initial=8, restart="unused", restart_draws=1, distance=1.0).run(ctx)
+    c0, c1 = result.info["climbs"][:2]
+    assert c0["local_optimum"] and c0["end_key"] == _cell(space, "aaaa").key  # the trap
+    hist = list(ctx.history)
+    pool = [e for e in hist[:8] if e.arch.key != c0["start_key"]] + [hist[8 + c0["queries"]]]
+    optimum = _cell(space, "aaaa").genome
+    far = [e for e in pool if all(e.arch.genome[k] != v for k, v in optimum.items())]
+    assert far  # this seed draws one, so the rule's preference is what is tested
+    assert c1["start_key"] == max(far, key=lambda e: e.metric("valid_accuracy")).arch.key
+    assert c1["end"] == 12.0  # from cccc's basin the climb reaches the global optimum
+    # the control: restarting from the best unused draw (distance 0) stays in aaaa's wide
+    # basin on this seed and never finds cccc within the budget
+    ctx0 = synthetic_context(space, budget=40, seed=1, evaluator=_TwoBasins())
+    control = GuidedLocalSearch(initial=8, restart="unused", restart_draws=1, distance=0.0).run(ctx0)
+    assert max(c["end"] for c in control.info["climbs"]) < 12.0

@@ -15,10 +15,24 @@ Composed from the field's parts, none specific to one space:
   ``[encoder]``/``[predictor]`` (default onehot + a small random forest); ``"random"`` is
   plain local search;
 * deduplication through :meth:`~nascore.arch.SearchSpace.canonical`: no query is spent on a
-  network equivalent to one already evaluated (isomorphic cells, dead edges).
+  network equivalent to one already evaluated (isomorphic cells, dead edges);
+* restarts: ``restart = "sample"`` climbs again from the best of ``initial`` new sampler
+  draws; ``restart = "unused"`` reuses the draws already paid for: it adds ``restart_draws``
+  new draws to those not yet climbed from and climbs from the best of them that differs
+  from every local optimum found in at least a ``distance`` fraction of the dimensions
+  (the best of them all when none does), so a restart costs ``restart_draws`` queries
+  instead of ``initial`` and tends to leave the basins already climbed.
+
+``SearchResult.info["climbs"]`` lists every climb: the score it started from and ended at,
+the keys of both, the queries it spent, the run's queries when it ended, and whether it
+ended because no unseen neighbour is better (``local_optimum``: a local optimum, or a cell
+next to a better one evaluated earlier, whose basin is then already known) rather than at
+the end of the budget.
 """
 
 from __future__ import annotations
+
+import math
 
 import attrs
 import numpy as np
@@ -31,6 +45,10 @@ from ..results import OK, SearchResult
 def _score(ev, metric):
     value = ev.metric(metric) if ev.status == OK else None
     return float("-inf") if value is None else float(value)
+
+
+def _finite(value: float):
+    return value if math.isfinite(value) else None  # a failed evaluation has no score
 
 
 def value_codes(space, archs) -> np.ndarray:
@@ -89,21 +107,37 @@ class GuidedLocalSearch:
     deduplicate: bool = param(True, help="skip candidates equivalent (space.canonical) to an evaluated one")
     trees: int = param(20, help="rank=predictor without a [predictor] table: trees of the random forest",
                        validator=in_range(1))
+    restart: str = param("sample", help="after a local optimum: sample (climb from the best of `initial` new sampler "
+                                        "draws) or unused (add `restart_draws` new draws to the draws not yet "
+                                        "climbed from and climb from the best that is `distance` away from every "
+                                        "local optimum found)", validator=one_of("sample", "unused"))
+    restart_draws: int = param(1, help="restart=unused: new sampler draws evaluated at each restart (when none are "
+                                       "left unused and this is 0: `initial`)", validator=in_range(0))
+    distance: float = param(0.8, help="restart=unused: fraction of the dimensions in which a preferred start differs "
+                                      "from every local optimum found (0: just the best unused draw)",
+                            validator=in_range(0.0, 1.0))
 
     def run(self, ctx) -> SearchResult:
         space = ctx.space
         canon = space.canonical if self.deduplicate else (lambda a: a.key)
         self._seen: set[str] = {canon(e.arch) for e in ctx.history}
         self._canon = canon
-        restarts = 0
+        self._unused: list = []   # restart=unused: draws not yet climbed from
+        self._optima: list = []   # where climbs ended with no unseen better neighbour
+        climbs: list[dict] = []
         while ctx.remaining > 0:
-            start = self._draw(ctx, min(self.initial, ctx.remaining))
-            if not start:
+            start = self._start(ctx, first=not climbs)
+            if start is None:
                 break
-            restarts += 1
-            self._climb(ctx, max(start, key=lambda e: _score(e, ctx.metric)))
+            used = ctx.used
+            end, optimum = self._climb(ctx, start)
+            if optimum:
+                self._optima.append(end.arch)
+            climbs.append({"start": _finite(_score(start, ctx.metric)), "end": _finite(_score(end, ctx.metric)),
+                           "start_key": start.arch.key, "end_key": end.arch.key,
+                           "queries": ctx.used - used, "used_after": ctx.used, "local_optimum": optimum})
         best = ctx.best()
-        return SearchResult(best.arch if best else None, info={"restarts": restarts})
+        return SearchResult(best.arch if best else None, info={"restarts": len(climbs), "climbs": climbs})
 
     # ---- helpers -----------------------------------------------------------------------
     def _fresh(self, archs) -> list:
@@ -135,6 +169,29 @@ class GuidedLocalSearch:
             known = {e.key for e in ctx.history}
             got = ctx.evaluate([a for a in (ctx.space.sample(ctx.rng) for _ in range(20 * n)) if a.key not in known][:n])
         return got
+
+    def _start(self, ctx, first: bool):
+        """The evaluation the next climb starts from (None: nothing new can be drawn)."""
+        if self.restart == "sample" or first:
+            n = self.initial
+        else:
+            n = self.restart_draws or (0 if self._unused else self.initial)
+        drawn = self._draw(ctx, min(n, ctx.remaining)) if n and ctx.remaining > 0 else []
+        if self.restart == "sample":
+            return max(drawn, key=lambda e: _score(e, ctx.metric)) if drawn else None
+        self._unused += drawn
+        if not self._unused:
+            return None
+        pool = self._unused
+        need = math.ceil(self.distance * len(list(ctx.space.dimensions())) - 1e-9)
+        if need and self._optima:
+            optima = value_codes(ctx.space, self._optima)
+            codes = value_codes(ctx.space, [e.arch for e in pool])
+            apart = (codes[:, None, :] != optima[None, :, :]).sum(axis=2).min(axis=1)
+            pool = [e for e, d in zip(pool, apart) if d >= need] or pool
+        start = max(pool, key=lambda e: _score(e, ctx.metric))
+        self._unused.remove(start)
+        return start
 
     def _order(self, ctx, candidates: list) -> list:
         if len(candidates) < 2 or self.rank == "random":
@@ -171,13 +228,15 @@ class GuidedLocalSearch:
             predictor = state["predictor"]
         return encoder, predictor
 
-    def _climb(self, ctx, current) -> None:
+    def _climb(self, ctx, current) -> tuple:
+        """Climb from ``current``; returns where it ended and whether it ended because no
+        unseen neighbour is better (False: the budget ran out first)."""
         while ctx.remaining > 0:
             queue = self._order(ctx, self._fresh(ctx.space.neighbors(current.arch)))
             improved = False
             for i in range(0, len(queue), self.batch_size):
                 if ctx.remaining <= 0:
-                    return
+                    return current, False
                 batch = self._fresh(queue[i:i + self.batch_size])  # a batch may hold an equivalent of a query
                 evals = self._evaluate(ctx, batch)
                 better = [e for e in evals if _score(e, ctx.metric) > _score(current, ctx.metric)]
@@ -186,4 +245,5 @@ class GuidedLocalSearch:
                     improved = True
                     break
             if not improved:
-                return
+                return current, True
+        return current, False
