@@ -248,6 +248,8 @@ def main(argv=None):
     with_baseline = a.baseline or (a.sizes is None and not a.quick)
     import hashlib
 
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # libraries loaded later
+        os.environ[var] = "1"
     import torch
     from threadpoolctl import threadpool_limits
 

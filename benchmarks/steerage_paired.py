@@ -50,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 DATASETS = ("wine", "breast_cancer", "digits", "mnist784")
 FULL = dict(epochs=6, per_iteration=6, iterations=2, population=50, ees_iterations=100, top_k=3, folds=3,
-            scann_iterations=4, scann_epochs=2, final_epochs=3, mnist_subset=4000, mnist_eval=1000, mnist_epochs=4,
+            scann_iterations=4, scann_epochs=2, final_epochs=3, mnist_subset=2000, mnist_eval=1000, mnist_epochs=4,
             mnist_per_iteration=6, mnist_iterations=2, mnist_scann_iterations=4)
 QUICK = dict(epochs=3, per_iteration=4, iterations=1, population=10, ees_iterations=10, top_k=2, folds=2,
              scann_iterations=2, scann_epochs=1, final_epochs=1, mnist_subset=300, mnist_eval=200, mnist_epochs=1,
@@ -60,6 +60,12 @@ CHECK = {"ignore": ["*seconds*", "machine*"], "atol": 1e-6, "rtol": 1e-6, "bands
 
 
 def _limit_threads():
+    """One thread everywhere: the BLAS/OpenMP variables for libraries loaded later (scipy
+    and scikit-learn load their own OpenBLAS/OpenMP on first use, after
+    ``threadpool_limits`` has run, and would otherwise start one thread per core), then
+    torch's and every already-loaded pool's limit."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = "1"
     import torch
     from threadpoolctl import threadpool_limits
 

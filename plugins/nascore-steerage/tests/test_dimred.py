@@ -105,6 +105,25 @@ def test_linear_methods_equal_scikit_learn(data):
     assert _aligned_error(fit_reduction("ica", Xtr, k)(_t(Xte)).numpy(), ica.transform(Xte)) < 1e-4
 
 
+@pytest.mark.parametrize("k, steps", [(10, 38), (20, 56)])
+def test_factor_analysis_takes_scikit_learns_steps(k, steps):
+    """The QR form runs scikit-learn's lapack FA iteration: the same number of steps to
+    the same log-likelihood and model (digits has constant pixels, as MNIST does)."""
+    from sklearn.datasets import load_digits
+    from sklearn.decomposition import FactorAnalysis
+
+    from nascore_steerage.dimred import factor_analysis
+
+    X = load_digits().data.astype(float)[:600]
+    fa = FactorAnalysis(n_components=k, svd_method="lapack").fit(X)
+    mean, W, psi, n, loglike = factor_analysis(X, k)
+    assert fa.n_iter_ == steps and n == steps
+    assert loglike == pytest.approx(fa.loglike_[-1], abs=1e-6)
+    assert np.allclose(mean, fa.mean_)
+    assert np.abs(psi - fa.noise_variance_).max() < 1e-6 * fa.noise_variance_.max()
+    assert np.abs(W.T @ W - fa.components_.T @ fa.components_).max() < 1e-6 * np.abs(W.T @ W).max()
+
+
 @pytest.mark.parametrize("kernel", ["poly", "rbf"])
 def test_kernel_pca_out_of_sample_equals_scikit_learn(kernel, data):
     from sklearn.decomposition import KernelPCA

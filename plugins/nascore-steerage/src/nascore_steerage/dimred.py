@@ -13,8 +13,9 @@ Methods, in the order of the paper (DR method 1..11 of Table 2):
 5.   PCA; 6-7. kernel PCA with a polynomial / Gaussian (RBF) kernel; 8. factor analysis;
 9.   Isomap; 10. independent component analysis (FastICA); 11. spectral embedding.
 
-PCA, factor analysis, ICA, kernel PCA and Isomap are fitted with scikit-learn (as in the
-paper) and their out-of-sample transforms are rewritten in torch from the fitted public
+PCA, ICA, kernel PCA and Isomap are fitted with scikit-learn (as in the paper), factor
+analysis with scikit-learn's own iteration computed on a QR factor (the same steps and
+answer, a fraction of the time on 784 features), and their out-of-sample transforms are rewritten in torch from the fitted public
 attributes (tested against scikit-learn's own ``transform``).  Spectral embedding has no
 out-of-sample transform in scikit-learn: it is fitted here (eigenvectors of the
 normalized RBF affinity, like ``sklearn.manifold.SpectralEmbedding``) and extended to new
@@ -188,15 +189,45 @@ def _fit_pca(X, k, seed):
     return LinearReduction(pca.mean_, pca.components_.T)
 
 
-def _fit_factor_analysis(X, k, seed):
-    """Factor analysis; its posterior-mean transform is linear:
-    z = (x - mean) Psi^-1 W^T (I + W Psi^-1 W^T)^-1."""
-    from sklearn.decomposition import FactorAnalysis
+def factor_analysis(X, k: int, *, max_iter: int = 1000, tol: float = 1e-2):
+    """Maximum-likelihood factor analysis: scikit-learn's ``FactorAnalysis`` SVD iteration
+    (``svd_method="lapack"``: same start, update and stopping rule) on the d×d triangle
+    of a QR decomposition instead of the N×d data.  Each step needs the singular values
+    and right vectors of ``X_c Psi^-1/2 / sqrt(N)``; with ``X_c / sqrt(N) = Q R`` (one QR,
+    before the loop) they are those of ``R Psi^-1/2`` (Q has orthonormal columns), so a
+    step costs one min(N, d)×d SVD instead of an N×d one (MNIST-784 at 3,600 rows: about
+    4x less).  The same answer up to rounding (tested against scikit-learn).  Returns
+    ``(mean, components (k×d), noise_variance (d,), steps, loglike)``."""
+    from scipy.linalg import qr, svd
 
-    fa = FactorAnalysis(n_components=k, svd_method="lapack", random_state=seed).fit(X)
-    Wpsi = fa.components_ / fa.noise_variance_
-    cov_z = np.linalg.inv(np.eye(k) + Wpsi @ fa.components_.T)
-    return LinearReduction(fa.mean_, Wpsi.T @ cov_z)
+    X = np.asarray(X, dtype=np.float64)
+    n, d = X.shape
+    mean = X.mean(axis=0)
+    Xc = X - mean
+    var = Xc.var(axis=0)
+    R = qr(Xc / math.sqrt(n), mode="r", check_finite=False)[0][: min(n, d)] if n > d else Xc / math.sqrt(n)
+    llconst = d * math.log(2.0 * math.pi) + k
+    psi, old_ll, small = np.ones(d), -np.inf, 1e-12
+    for step in range(1, max_iter + 1):
+        sqrt_psi = np.sqrt(psi) + small
+        _, s, Vt = svd(R / sqrt_psi, full_matrices=False, check_finite=False)
+        s, Vt, unexp = s[:k] ** 2, Vt[:k], float(np.square(s[k:]).sum())
+        W = np.sqrt(np.maximum(s - 1.0, 0.0))[:, None] * Vt * sqrt_psi
+        ll = -n / 2.0 * (llconst + np.log(s).sum() + unexp + np.log(psi).sum())
+        if ll - old_ll < tol:
+            break
+        old_ll = ll
+        psi = np.maximum(var - (W ** 2).sum(axis=0), small)
+    return mean, W, psi, step, ll
+
+
+def _fit_factor_analysis(X, k, seed):
+    """Factor analysis (:func:`factor_analysis`); its posterior-mean transform is linear:
+    z = (x - mean) Psi^-1 W^T (I + W Psi^-1 W^T)^-1."""
+    mean, W, psi, _, _ = factor_analysis(X, k)
+    Wpsi = W / psi
+    cov_z = np.linalg.inv(np.eye(k) + Wpsi @ W.T)
+    return LinearReduction(mean, Wpsi.T @ cov_z)
 
 
 def _fit_ica(X, k, seed):
