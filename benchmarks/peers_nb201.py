@@ -158,7 +158,7 @@ def summarize_study(out: dict) -> dict:
     and ``targets`` (issue 20's) to a result in the study shape; returns it."""
     from nascore.evidence import verdict
 
-    comps = {(c["arm"], c["metric"]): c for c in out["comparisons"]}
+    comps = {(c["arm"], c["metric"]): c for c in out["comparisons"] if c["against"].startswith("tpe/")}
     rows = []
     for name, arm in out["arms"].items():
         a, ds, budget = name.split("/")
@@ -256,6 +256,9 @@ def main(argv=None) -> int:
             for c in comps[-2 * (len(args.arms) - 1):][: len(args.arms) - 1]:
                 print(f"    {c['arm']} vs tpe valid: diff {c['diff_mean']:+.3f} z {c['z']:+.2f}  "
                       f"cpu x{arms[c['arm']]['cpu_ratio_median']:.2f}", flush=True)
+            if {"nb201", "nb201-unused"} <= set(args.arms):  # the restart variant against the example
+                for metric, data in (("valid_accuracy", vals), ("test_accuracy", tests)):
+                    comps += comparisons({a + tag: data[a] for a in ("nb201", "nb201-unused")}, "nb201" + tag, metric)
     settings = {"budgets": args.budgets, "datasets": args.datasets, "arms": args.arms,
                 "tpe": "optuna.samplers.TPESampler(seed=s, multivariate=True); one suggest_categorical per edge",
                 "optuna-random": "optuna.samplers.RandomSampler(seed=s)",

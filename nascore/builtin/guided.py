@@ -92,9 +92,11 @@ def density_ratio_scores(space, evaluated, scores, candidates, gamma: float, alp
 class GuidedLocalSearch:
     """First-improvement local search whose unseen, non-equivalent neighbours are queried in
     ranked order (density ratio, a predictor, or random); a restart draws ``initial`` new
-    architectures from the sampler and climbs from the best of them."""
+    architectures from the sampler and climbs from the best of them (``restart = "unused"``:
+    from the best draw not yet climbed from, away from the local optima found)."""
 
-    initial: int = param(10, help="sampler draws at the start and at each restart (the climb starts from their best)",
+    initial: int = param(10, help="sampler draws at the start and, with restart=sample, at each restart "
+                                        "(the climb starts from their best)",
                          validator=in_range(1))
     rank: str = param("density-ratio", help="neighbour order: density-ratio (TPE's l/g), predictor, or random",
                       validator=one_of("density-ratio", "predictor", "random"))
