@@ -32,7 +32,11 @@ as accurate as the baseline (paired mean difference >= 0) with <= 0.5x its param
 Writes ``benchmarks/results/steerage_paired.json`` (``_quick`` with ``--quick``; ``--name``
 gives another file name, e.g. for a run of one dataset beside the main file); a killed
 full run resumes its finished (dataset, seed) units from a checkpoint keyed by commit and
-settings.
+settings.  ``--combine A.json B.json`` writes the study from the units of full files run
+separately (each dataset from one file, same seeds), keeping every part's provenance:
+
+    python benchmarks/steerage_paired.py --combine benchmarks/results/steerage_paired_small.json \
+        benchmarks/results/steerage_paired_mnist784.json
 """
 
 from __future__ import annotations
@@ -271,7 +275,12 @@ def main(argv=None) -> dict:
     ap.add_argument("--seeds", type=int, nargs="*", default=None, help="split/run seeds (default 0..4; quick 0 1)")
     ap.add_argument("--name", default="steerage_paired",
                     help="result file name (a run of other datasets leaves steerage_paired.json alone)")
+    ap.add_argument("--combine", nargs="+", default=None, metavar="RESULT",
+                    help="write the result from the units of these result files (each dataset from exactly "
+                         "one; every part's provenance kept) instead of running anything")
     a = ap.parse_args(argv)
+    if a.combine:
+        return combine(a, [Path(p) for p in a.combine])
     settings = QUICK if a.quick else FULL
     for k, v in settings.items():
         setattr(a, k, v)
@@ -302,6 +311,45 @@ def main(argv=None) -> dict:
                          settings={**settings, "datasets": datasets},
                          tuned_on="nothing tuned: plugin defaults and the paper's training settings (section "
                                   "5.1.1); epochs and budgets sized to a shared 2-core CPU")
+    return out
+
+
+def combine(a, paths: list[Path]) -> dict:
+    """One study from the units of several full result files of this script (e.g. the small
+    sets and MNIST-784 run at different commits): each dataset comes from exactly one part,
+    every part has the same seeds, and each part's provenance (commit, dirty files, command,
+    settings) is kept under ``parts``; the analysis is recomputed from the units."""
+    import json
+
+    from _common import write_result
+
+    units, parts, seeds = {}, [], None
+    for path in paths:
+        data = json.loads(path.read_text())
+        prov = data["provenance"]
+        if data.get("quick"):
+            raise SystemExit(f"{path}: a --quick file cannot be part of the full study")
+        if seeds is not None and list(prov["seeds"]) != seeds:
+            raise SystemExit(f"{path}: seeds {prov['seeds']} differ from the other parts' {seeds}")
+        seeds = list(prov["seeds"])
+        for name, runs in data["units"].items():
+            if name in units:
+                raise SystemExit(f"{path}: dataset {name} is already in another part")
+            if [r["seed"] for r in runs] != seeds:
+                raise SystemExit(f"{path}: {name} has seeds {[r['seed'] for r in runs]}, not {seeds}")
+            units[name] = runs
+        parts.append({"file": path.name, "datasets": list(data["units"]), "provenance": prov,
+                      "wall_seconds": data.get("wall_seconds")})
+    units = {name: units[name] for name in DATASETS if name in units}
+    a.quick = False
+    out = report(units, a, complete=list(units) == list(DATASETS),
+                 wall=sum(p["wall_seconds"] or 0.0 for p in parts))
+    out["parts"] = parts
+    write_result(a.name, out, quick=False, seeds=seeds,
+                 settings={"combined_from": [{"file": p["file"], "datasets": p["datasets"],
+                                              "commit": p["provenance"]["commit"],
+                                              "dirty": p["provenance"]["dirty"]} for p in parts]},
+                 tuned_on=sorted({str(p["provenance"].get("tuned_on")) for p in parts}))
     return out
 
 

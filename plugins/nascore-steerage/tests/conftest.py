@@ -37,3 +37,16 @@ def mnist_root():
             pytest.fail(f"MNIST not found under {root} and NASCORE_REQUIRE_DATA=1")
         pytest.skip(f"MNIST not found under {root} (set NASCORE_DATA)")
     return root
+
+
+@pytest.fixture(scope="session")
+def nb201_table():
+    """The NAS-Bench-201 table under NASCORE_DATA; skipped when absent unless required."""
+    from nascore.data import data_root
+
+    path = data_root() / "nb201" / "nb201.csv"
+    if not path.is_file():
+        if os.environ.get("NASCORE_REQUIRE_DATA") == "1":
+            pytest.fail(f"{path} not found and NASCORE_REQUIRE_DATA=1")
+        pytest.skip(f"{path} not found (set NASCORE_DATA)")
+    return path
