@@ -15,7 +15,8 @@ paths differ.  Choice inside each search is by supernet validation accuracy; the
 comparisons are on the retrained network's test accuracy (reported) and validation
 accuracy.  Ranking quality: for each dataset one supernet per sampler (seed 0) scores
 ``n`` architectures drawn uniformly (seeded), which are also trained standalone with two
-seeds; Kendall tau of supernet accuracy against mean standalone validation accuracy.
+seeds; Kendall tau of supernet accuracy against mean standalone validation accuracy, and
+of each against the number of convolution edges in the architecture (``conv_edges``).
 
     python benchmarks/tnas_oneshot_paired.py                 # digits and MNIST, 5 seeds
     python benchmarks/tnas_oneshot_paired.py --datasets digits
@@ -117,8 +118,14 @@ def ranking(spec: dict, task_spec: dict, data: dict, key: str, ckpt) -> dict:
             out["supernet"][sampler] = supernet_scores(spec, space, task, sampler, archs)
             save_checkpoint(ckpt, data)
     taus = {s: kendall_tau(out["supernet"][s], standalone) for s in ("tnas", "uniform")}
+    # why the supernet ranks as it does: how each ranking follows the number of edges that
+    # carry a convolution (the other ops -- skip, pooling, none -- have no weights to share)
+    convs = [sum("conv" in str(op) for op in a.genome.values()) for a in archs]
+    by_convs = {"standalone": kendall_tau(convs, standalone),
+                **{f"supernet_{s}": kendall_tau(convs, out["supernet"][s]) for s in ("tnas", "uniform")}}
     return {"archs": [a.key for a in archs], "standalone_valid": standalone,
-            "supernet_valid": out["supernet"], "kendall_tau": taus}
+            "supernet_valid": out["supernet"], "kendall_tau": taus,
+            "conv_edges": convs, "kendall_tau_conv_edges": by_convs}
 
 
 def ranking_done(spec: dict, rdata: dict, ds: str) -> bool:

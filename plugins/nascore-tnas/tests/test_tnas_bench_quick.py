@@ -29,3 +29,6 @@ def test_tnas_oneshot_paired_quick(tmp_path):
     rank = out["ranking"]["digits"]
     assert len(rank["archs"]) == 4 and len(rank["standalone_valid"]) == 4
     assert all(-1.0 <= t <= 1.0 for t in rank["kendall_tau"].values())
+    # NB-201 cells have 6 edges; the conv-edge counts are the archs' own
+    assert len(rank["conv_edges"]) == 4 and all(0 <= c <= 6 for c in rank["conv_edges"])
+    assert set(rank["kendall_tau_conv_edges"]) == {"standalone", "supernet_tnas", "supernet_uniform"}
