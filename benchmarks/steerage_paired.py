@@ -33,10 +33,11 @@ Writes ``benchmarks/results/steerage_paired.json`` (``_quick`` with ``--quick``;
 gives another file name, e.g. for a run of one dataset beside the main file); a killed
 full run resumes its finished (dataset, seed) units from a checkpoint keyed by commit and
 settings.  ``--combine A.json B.json`` writes the study from the units of full files run
-separately (each dataset from one file, same seeds), keeping every part's provenance:
+separately (each dataset from one file, same seeds), keeping every part's provenance (the
+parts live in ``benchmarks/results/steerage_paired_parts/``, out of the rendered results):
 
-    python benchmarks/steerage_paired.py --combine benchmarks/results/steerage_paired_small.json \
-        benchmarks/results/steerage_paired_mnist784.json
+    python benchmarks/steerage_paired.py --combine benchmarks/results/steerage_paired_parts/small.json \
+        benchmarks/results/steerage_paired_parts/mnist784.json
 """
 
 from __future__ import annotations
@@ -338,7 +339,11 @@ def combine(a, paths: list[Path]) -> dict:
             if [r["seed"] for r in runs] != seeds:
                 raise SystemExit(f"{path}: {name} has seeds {[r['seed'] for r in runs]}, not {seeds}")
             units[name] = runs
-        parts.append({"file": path.name, "datasets": list(data["units"]), "provenance": prov,
+        try:
+            shown = str(path.resolve().relative_to(Path(__file__).resolve().parent.parent))
+        except ValueError:
+            shown = path.name
+        parts.append({"file": shown, "datasets": list(data["units"]), "provenance": prov,
                       "wall_seconds": data.get("wall_seconds")})
     units = {name: units[name] for name in DATASETS if name in units}
     a.quick = False

@@ -84,3 +84,24 @@ def test_ees_nb201_quick_mode_reports_the_best_evaluated_architecture(bench, nb2
         # the table's highest CIFAR-10 validation accuracy is 91.607%: no run reports more
         assert 85.0 < r["best_valid"] <= 91.606667
     assert all(t["met"] for t in data["targets"])
+
+
+def test_paired_combine_recomputes_the_study_from_its_parts(bench):
+    """--combine: each dataset from one part, the analysis recomputed from the units, every
+    part's provenance kept; a dataset in two parts is refused."""
+    import steerage_paired
+
+    quick = json.loads((BENCH / "results" / "steerage_paired_quick.json").read_text())
+    a, b = bench / "a.json", bench / "b.json"
+    a.write_text(json.dumps({**quick, "quick": False}))
+    b.write_text(json.dumps({**quick, "quick": False, "units": {"digits": quick["units"]["wine"]},
+                             "provenance": {**quick["provenance"], "commit": "0" * 40}}))
+    out = steerage_paired.main(["--name", "combined", "--combine", str(a), str(b)])
+    data = json.loads((bench / "combined.json").read_text())
+    assert list(data["units"]) == ["wine", "digits"] and not data["complete"]  # 2 of the 4 datasets
+    assert data["arms"]["digits/gs_ls"] == pytest.approx(quick["arms"]["wine/gs_ls"])
+    assert data["arms"]["wine/baseline"] == pytest.approx(quick["arms"]["wine/baseline"])
+    assert [p["provenance"]["commit"] for p in data["parts"]] == [quick["provenance"]["commit"], "0" * 40]
+    assert data["provenance"]["seeds"] == [0, 1] and out["target_summary"] == data["target_summary"]
+    with pytest.raises(SystemExit, match="already in another part"):
+        steerage_paired.main(["--name", "combined", "--combine", str(a), str(a)])
