@@ -262,9 +262,13 @@ def analyse(units: dict) -> tuple[dict, list, list]:
                        and c["metric"] == "test_accuracy")
             ratio = arms[f"{name}/{arm}/params"]["mean"] / arms[f"{name}/baseline/params"]["mean"]
             z = acc["z"] if acc["z"] is not None and math.isfinite(acc["z"]) else None
-            targets.append({"dataset": name, "arm": arm, "n": acc["n"], "accuracy_diff": acc["diff_mean"], "z": z,
-                            "params_ratio": ratio,
-                            "as_accurate_and_half_size": acc["diff_mean"] >= 0 and ratio <= 0.5,
+            half = acc["diff_mean"] >= 0 and ratio <= 0.5
+            targets.append({"name": f"{name}/{arm}: as accurate as the baseline with <= 0.5x its params",
+                            "target": "paired mean test-accuracy difference >= 0, mean params ratio <= 0.5",
+                            "measured": f"{acc['diff_mean']:+.2f} points (z {'n/a' if z is None else f'{z:.2f}'}, "
+                                        f"n {acc['n']}), {ratio:.2f}x params",
+                            "met": half, "dataset": name, "arm": arm, "n": acc["n"], "accuracy_diff": acc["diff_mean"],
+                            "z": z, "params_ratio": ratio, "as_accurate_and_half_size": half,
                             "better_z2": bool(z is not None and z >= 2 and acc["n"] >= 5)})
     return arms, comps, targets
 
