@@ -124,7 +124,7 @@ def analyse(spec: dict, data: dict) -> dict:
                    if all(f"{s}/{n}/{r}" in trained for n in names for s in spec["search_seeds"])]
     seeds = list(spec["search_seeds"]) if train_seeds else []
     if not seeds:
-        return {"complete_search_seeds": [], "complete_train_seeds": [], "arms": {}, "comparisons": []}
+        return {"complete_search_seeds": [], "complete_train_seeds": [], "arms": {}, "comparisons": [], "per_cell": {}}
     spec = {**spec, "train_seeds": train_seeds}
     top = max(t["table"][-1]["flops"] for t in trained.values())
 
@@ -154,8 +154,15 @@ def analyse(spec: dict, data: dict) -> dict:
         comps.append({"arm": f"searched_{which}", "against": f"random_{which}", "metric": which,
                       "unit": "(search seed, training seed): not independent, not used for a verdict",
                       **paired(by_run["searched"], by_run["random"])})
+    # what the area charges: each cell's cumulative MFLOPs at every exit (the same for every
+    # training seed) and its per-exit test accuracy, mean over the training seeds
+    per_cell = {str(s): {n: {"exit_mflops": [row["flops"] / 1e6 for row in trained[f"{s}/{n}/{train_seeds[0]}"]["table"]],
+                             "exit_accuracy": np.mean([[row["accuracy"] for row in trained[f"{s}/{n}/{r}"]["table"]]
+                                                       for r in train_seeds], axis=0).tolist()}
+                         for n in names}
+                for s in seeds}
     return {"complete_search_seeds": seeds, "complete_train_seeds": train_seeds, "max_flops": top, "arms": arms, "comparisons": comps,
-            "per_search_seed": per_unit}
+            "per_search_seed": per_unit, "per_cell": per_cell}
 
 
 def main() -> None:

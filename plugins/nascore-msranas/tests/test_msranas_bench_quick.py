@@ -35,6 +35,15 @@ def test_msranas_paired_quick(tmp_path):
     for name in ("searched_area", "random_area", "searched_last", "random_last"):
         arm = out["arms"][name]
         assert arm["n"] == 2 and 0.0 <= arm["mean"] <= 100.0
+    # an exit's MFLOPs are cumulative (it is charged for everything it depends on): they rise
+    # exit by exit; the last exit's accuracy is the "last" metric's unit value
+    for s, cells in out["per_cell"].items():
+        assert set(cells) == {"searched", "random0", "random1"}
+        for name, cell in cells.items():
+            assert all(a < b for a, b in zip(cell["exit_mflops"], cell["exit_mflops"][1:]))
+            assert cell["exit_accuracy"][-1] == pytest.approx(out["per_search_seed"][s]["last"]["searched"][0]
+                                                            if name == "searched" else
+                                                            out["per_search_seed"][s]["last"]["random"][0][int(name[-1])])
     for s in out["searches"].values():
         assert s["alpha_lr"] == pytest.approx(3e-4 * 19550 / s["arch_steps"])
         assert s["alpha_movement"][-1]["max_abs_dev"] > 0.05
