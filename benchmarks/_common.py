@@ -75,12 +75,15 @@ def write_result(name: str, data: dict, *, quick: bool, settings: dict, seeds, t
     from nascore.evidence import provenance
 
     prov = provenance(command(), settings=settings, seeds=seeds, tuned_on=tuned_on, root=HERE.parent)
-    # the code that ran is the checkout as it was when the script started (others may
-    # commit meanwhile): its commit and dirty files, and the commit at the end if it moved
-    if _START["commit"] != prov["commit"]:
-        prov["commit_at_end"] = prov["commit"]
-        prov["commit"], prov["dirty"], prov["dirty_files"] = (_START["commit"], _START["dirty"],
-                                                             _START["dirty_files"])
+    # the code that ran is the checkout as it was when the script started: its commit and
+    # dirty files then, not now (others may commit meanwhile, and a long run that rewrites
+    # its own tracked result after every unit would otherwise call itself dirty); the
+    # commit at the end is recorded too when it moved
+    end_commit = prov["commit"]
+    prov["commit"], prov["dirty"], prov["dirty_files"] = (_START["commit"], _START["dirty"],
+                                                         _START["dirty_files"])
+    if end_commit != _START["commit"]:
+        prov["commit_at_end"] = end_commit
     out = {"provenance": prov}
     out.update({k: v for k, v in data.items() if k != "provenance"})
     path = path or result_path(name, quick)

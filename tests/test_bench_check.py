@@ -87,3 +87,31 @@ def test_render_verdict_follows_the_metric_direction():
     assert verdict("epochs_ratio", -4.7) == "beats (lower is better)"
     assert verdict("params", 3.0) == "loses (lower is better)" and verdict("params", -1.9) == "tie"
     assert verdict("custom_cost", -2.5, lower_is_better=True) == "beats (lower is better)"
+
+
+
+def test_write_result_records_the_checkout_as_it_was_at_start(tmp_path, monkeypatch):
+    """A run's provenance is the code that ran: the commit and dirty files when the script
+    started, whatever the checkout is when it writes (its own tracked output rewritten after
+    each unit, or someone else's commit meanwhile, kept as ``commit_at_end``)."""
+    import _common
+    import nascore.evidence
+
+    start = {"commit": "a" * 40, "dirty": False, "dirty_files": []}
+    now = {"commit": "a" * 40, "dirty": True, "dirty_files": ["benchmarks/results/r.json"]}
+
+    def provenance_now(command, **kw):
+        return {**now, "command": command, **kw}
+
+    monkeypatch.setattr(_common, "_START", start)
+    monkeypatch.setattr(nascore.evidence, "provenance", provenance_now)
+    out = tmp_path / "r.json"
+    _common.write_result("r", {"value": 1}, quick=True, settings={"a": 1}, seeds=[0], path=out)
+    data = json.loads(out.read_text())
+    prov = data["provenance"]
+    assert (prov["commit"], prov["dirty"], prov["dirty_files"]) == ("a" * 40, False, [])
+    assert "commit_at_end" not in prov and data["value"] == 1 and prov["seeds"] == [0]
+    now["commit"] = "b" * 40  # a commit landed while it ran
+    _common.write_result("r", {"value": 2}, quick=True, settings={"a": 1}, seeds=[0], path=out)
+    prov = json.loads(out.read_text())["provenance"]
+    assert (prov["commit"], prov["dirty"], prov["commit_at_end"]) == ("a" * 40, False, "b" * 40)
