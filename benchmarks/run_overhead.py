@@ -24,6 +24,7 @@ Writes ``benchmarks/results/run_overhead.json`` (``_quick`` with --quick).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import sys
@@ -85,20 +86,19 @@ class reference_refits:
         import nascore_steerage.predictor as bt
         import nascore_tnas.distribution as dist
 
-        self.saved = (bt.BoostedTreesPredictor._boost, dist._one_thread.__enter__)
+        self.saved = (bt.BoostedTreesPredictor._boost, dist._one_thread)
         bt.BoostedTreesPredictor._boost = lambda self, X, y: self._regressor().fit(X, y)
-        dist._one_thread.__enter__ = lambda self: setattr(self, "prev", __import__("torch").get_num_threads())
+        dist._one_thread = lambda small: contextlib.nullcontext()  # torch's default threads
         return self
 
     def __exit__(self, *exc):
         import nascore_steerage.predictor as bt
         import nascore_tnas.distribution as dist
 
-        bt.BoostedTreesPredictor._boost, dist._one_thread.__enter__ = self.saved
+        bt.BoostedTreesPredictor._boost, dist._one_thread = self.saved
 
 
 def refit_cost(budget: int, seeds: list[int]) -> dict:
-    import contextlib
     import os
 
     import torch
