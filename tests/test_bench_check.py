@@ -115,3 +115,21 @@ def test_write_result_records_the_checkout_as_it_was_at_start(tmp_path, monkeypa
     _common.write_result("r", {"value": 2}, quick=True, settings={"a": 1}, seeds=[0], path=out)
     prov = json.loads(out.read_text())["provenance"]
     assert (prov["commit"], prov["dirty"], prov["commit_at_end"]) == ("a" * 40, False, "b" * 40)
+
+
+def test_run_overhead_reference_mode_swaps_and_restores_the_refits():
+    """run_overhead's `reference` mode times the refits as they were before issue 20 by
+    swapping two plugin internals; it must find them (it broke once when one changed
+    shape) and put them back."""
+    pytest.importorskip("nascore_steerage")
+    pytest.importorskip("nascore_tnas")
+    import nascore_steerage.predictor as bt
+    import nascore_tnas.distribution as dist
+    import run_overhead
+
+    before = (bt.BoostedTreesPredictor._boost, dist._one_thread)
+    with run_overhead.reference_refits():
+        assert bt.BoostedTreesPredictor._boost is not before[0] and dist._one_thread is not before[1]
+        with dist._one_thread(True):  # the reference keeps torch's thread count
+            pass
+    assert (bt.BoostedTreesPredictor._boost, dist._one_thread) == before
