@@ -127,9 +127,19 @@ def test_run_overhead_reference_mode_swaps_and_restores_the_refits():
     import nascore_tnas.distribution as dist
     import run_overhead
 
+    import torch
+
     before = (bt.BoostedTreesPredictor._boost, dist._one_thread)
-    with run_overhead.reference_refits():
-        assert bt.BoostedTreesPredictor._boost is not before[0] and dist._one_thread is not before[1]
-        with dist._one_thread(True):  # the reference keeps torch's thread count
-            pass
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with run_overhead.reference_refits():
+            assert bt.BoostedTreesPredictor._boost is not before[0] and dist._one_thread is not before[1]
+            with dist._one_thread(True):  # the reference keeps torch's thread count
+                assert torch.get_num_threads() == 2
+        with dist._one_thread(True):  # restored: the lean guard drops to one thread
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
     assert (bt.BoostedTreesPredictor._boost, dist._one_thread) == before
