@@ -42,11 +42,6 @@ def mnist_root():
 @pytest.fixture(scope="session")
 def nb201_table():
     """The NAS-Bench-201 table under NASCORE_DATA; skipped when absent unless required."""
-    from nascore.data import data_root
+    from nascore.testing import require_data
 
-    path = data_root() / "nb201" / "nb201.csv"
-    if not path.is_file():
-        if os.environ.get("NASCORE_REQUIRE_DATA") == "1":
-            pytest.fail(f"{path} not found and NASCORE_REQUIRE_DATA=1")
-        pytest.skip(f"{path} not found (set NASCORE_DATA)")
-    return path
+    return require_data("nb201/nb201.csv")
