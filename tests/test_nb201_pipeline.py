@@ -135,7 +135,6 @@ def test_peers_benchmark_quick_mode(tmp_path):
     assert comp["diff_mean"] == pytest.approx(arms["nb201/cifar10/20"]["mean"] - arms["tpe/cifar10/20"]["mean"])
 
 
-
 # ---- guided-local-search restarts (restart = "unused") on a tiny space -------------------
 
 
