@@ -18,12 +18,15 @@ accuracy.  Ranking quality: for each dataset one supernet per sampler (seed 0) s
 seeds; Kendall tau of supernet accuracy against mean standalone validation accuracy, and
 of each against the number of convolution edges in the architecture (``conv_edges``).
 
-    python benchmarks/tnas_oneshot_paired.py                 # digits and MNIST, 5 seeds
+    python benchmarks/tnas_oneshot_paired.py                 # digits, then MNIST, 5 seeds
     python benchmarks/tnas_oneshot_paired.py --datasets digits
-    python benchmarks/tnas_oneshot_paired.py --partial       # write what the checkpoint has
+    python benchmarks/tnas_oneshot_paired.py --partial       # write what the checkpoints have
     python benchmarks/tnas_oneshot_paired.py --quick
 
-Writes ``benchmarks/results/tnas_oneshot_paired.json`` (``_quick``) in the study shape.
+Each dataset is its own study with its own checkpoints and file, in the study shape:
+digits writes ``benchmarks/results/tnas_oneshot_paired.json`` (``_quick``), any other
+dataset ``tnas_oneshot_paired_<dataset>.json`` (``--name`` overrides it for a run of one
+dataset).
 """
 
 from __future__ import annotations
@@ -192,13 +195,22 @@ def main() -> None:
                         help="the searches' checkpoint file (default: keyed by this commit and the settings)")
     parser.add_argument("--ranking-checkpoint", type=Path, default=None,
                         help="the ranking's checkpoint file (default: keyed by this commit and the settings)")
-    parser.add_argument("--name", default="tnas_oneshot_paired",
-                        help="result file name (a dataset run on its own writes its own file)")
+    parser.add_argument("--name", default=None,
+                        help="result file name for a run of one dataset (default: tnas_oneshot_paired for "
+                             "digits, tnas_oneshot_paired_<dataset> otherwise)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     spec = dict(QUICK if args.quick else FULL)
-    if args.datasets:
-        spec["datasets"] = {d: spec["datasets"][d] for d in args.datasets}
+    datasets = args.datasets or list(spec["datasets"])
+    if args.name and len(datasets) > 1:
+        parser.error("--name needs exactly one dataset (--datasets D)")
+    for ds in datasets:
+        one = {**spec, "datasets": {ds: spec["datasets"][ds]}}
+        study(one, args, args.name or ("tnas_oneshot_paired" if ds == "digits" else f"tnas_oneshot_paired_{ds}"))
+
+
+def study(spec: dict, args, name: str) -> None:
+    """The paired searches and the ranking of ``spec``'s datasets, written to ``name``."""
     ckpt = None if args.quick else (args.checkpoint or checkpoint("tnas_oneshot_paired", spec))
     rckpt = None if args.quick else (args.ranking_checkpoint or checkpoint("tnas_oneshot_paired_ranking", spec))
     data = load_checkpoint(ckpt, {})
@@ -229,7 +241,7 @@ def main() -> None:
         and set(result["ranking"]) == set(spec["datasets"])
     for c in result["comparisons"]:
         print(f"{c['arm']} vs {c['against']} {c['metric']}: n={c['n']} diff {c['diff_mean']} z {c['z']}")
-    write_result(args.name, result, quick=args.quick, settings=spec, seeds=spec["seeds"],
+    write_result(name, result, quick=args.quick, settings=spec, seeds=spec["seeds"],
                  # the VAE settings came from tnas_oneshot.py, retired (superseded by this study; in git
                  # history at commit 06bc3a686c)
                  tuned_on="nothing tuned here: tnas plugin defaults and tnas_oneshot.py's VAE settings")
