@@ -48,6 +48,20 @@ def _start() -> dict:
 _START = _start()
 
 
+def limit_threads() -> None:
+    """One thread everywhere: the BLAS/OpenMP variables for libraries loaded later (scipy
+    and scikit-learn load their own OpenBLAS/OpenMP on first use, after
+    ``threadpool_limits`` has run, and would otherwise start one thread per core), then
+    torch's and every already-loaded pool's limit."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = "1"
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(1)
+    threadpool_limits(1)
+
+
 def results_dir() -> Path:
     d = Path(os.environ.get("NASCORE_BENCH_RESULTS") or HERE / "results")
     d.mkdir(parents=True, exist_ok=True)

@@ -248,15 +248,9 @@ def main(argv=None):
     with_baseline = a.baseline or (a.sizes is None and not a.quick)
     import hashlib
 
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # libraries loaded later
-        os.environ[var] = "1"
-    import torch
-    from threadpoolctl import threadpool_limits
+    from _common import checkpoint, limit_threads, load_checkpoint, save_checkpoint
 
-    from _common import checkpoint, load_checkpoint, save_checkpoint
-
-    torch.set_num_threads(1)
-    threadpool_limits(1)
+    limit_threads()
     script = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
     ck = None if a.quick else checkpoint("steerage_lenet5_mnist", {"settings": {k: getattr(a, k) for k in FULL},
                                                                    "fc_reading": a.fc_reading, "script": script})

@@ -64,20 +64,6 @@ QUICK = dict(epochs=3, per_iteration=4, iterations=1, population=10, ees_iterati
 CHECK = {"ignore": ["*seconds*", "machine*"], "atol": 1e-6, "rtol": 1e-6, "bands": {}}
 
 
-def _limit_threads():
-    """One thread everywhere: the BLAS/OpenMP variables for libraries loaded later (scipy
-    and scikit-learn load their own OpenBLAS/OpenMP on first use, after
-    ``threadpool_limits`` has run, and would otherwise start one thread per core), then
-    torch's and every already-loaded pool's limit."""
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = "1"
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    torch.set_num_threads(1)
-    threadpool_limits(1)
-
-
 def train_settings(epochs: int) -> dict:
     """Adam, lr 0.01, weight decay 1e-3 (section 5.1.1), on the CPU."""
     return {"epochs": epochs, "batch_size": 64, "optimizer": "adam", "lr": 0.01, "weight_decay": 0.001,
@@ -291,8 +277,9 @@ def main(argv=None) -> dict:
         setattr(a, k, v)
     datasets = a.datasets or (["wine"] if a.quick else list(DATASETS))
     seeds = a.seeds if a.seeds is not None else ([0, 1] if a.quick else [0, 1, 2, 3, 4])
-    _limit_threads()
-    from _common import checkpoint, load_checkpoint, save_checkpoint, write_result
+    from _common import checkpoint, limit_threads, load_checkpoint, save_checkpoint, write_result
+
+    limit_threads()
 
     import hashlib
 

@@ -105,11 +105,9 @@ def main(argv=None):
     a = ap.parse_args(argv)
     n = a.samples or (40 if a.quick else 200)
     epochs = a.epochs or (3 if a.quick else 8)
-    import torch
-    from threadpoolctl import threadpool_limits
+    from _common import limit_threads
 
-    torch.set_num_threads(1)
-    threadpool_limits(1)
+    limit_threads()
     from nascore_steerage.regressors import compare_regressors
 
     space, task = space_and_task()

@@ -2,9 +2,14 @@
 
 import os
 
-import pytest
-import torch
-from threadpoolctl import threadpool_limits
+# before the libraries that read them load: scipy and scikit-learn bring their own
+# OpenBLAS/OpenMP on first use, after threadpool_limits below has run
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
 
 torch.set_num_threads(1)
 threadpool_limits(1)
