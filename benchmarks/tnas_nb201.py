@@ -46,11 +46,12 @@ QUERIES = 100
 SEED0 = 3000
 SEEDS = 30
 BATCH = 10
-#: the tnas sampler's defaults (plugins/nascore-tnas), chosen by tnas_tune.py
+#: the tnas sampler's defaults (plugins/nascore-tnas), chosen by tnas_tune.py (retired; git history, 06bc3a686c)
 TNAS = {"eps_inc": 0.3, "vae_layers": 1, "vae_steps": 30, "top_fraction": 0.1}
 TUNED_ON = ("TNAS sampler defaults (eps_inc, vae_layers, vae_steps, top_fraction) chosen by "
-            "benchmarks/tnas_tune.py on cifar10_valid, best valid in 100 queries, seeds 1000..1049 "
-            "(second pass; first pass 1000..1019); regularized evolution's population 30 / tournament 10 "
+            "benchmarks/tnas_tune.py (retired; in git history at commit 06bc3a686c) on cifar10_valid, "
+            "best valid in 100 queries, seeds 1000..1049 (second pass; first pass 1000..1019); "
+            "regularized evolution's population 30 / tournament 10 "
             "are the NB-201 README reference, not tuned here")
 REFERENCE_ARM = "regularized-evolution"
 #: shared/data/README.md, 100 queries, mean over 200 seeds: best valid / test of best valid
