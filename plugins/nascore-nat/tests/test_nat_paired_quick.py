@@ -78,3 +78,33 @@ def test_nat_paired_cost_quick(tmp_path):
     rank = (s["ranking"]["transitions"] + 1) * len(s["ranking"]["seeds"]) * s["train"]["epochs"]
     assert d["ranking_seconds_per_cell"] == pytest.approx(rank * d["train_epoch_seconds"])
     assert d["study_cpu_hours"] == pytest.approx((d["units"] * unit + rank * d["train_epoch_seconds"]) / 3600)
+
+
+def test_nat_paired_merge(tmp_path):
+    """--merge: two processes' checkpoints (disjoint cells) become one state; a unit both
+    hold must agree (trained networks may differ only in their timing, the first is kept)."""
+    if not (BENCH / "nat_paired.py").is_file():
+        pytest.skip("benchmarks/ is not next to this plugin")
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("nat_paired_bench", BENCH / "nat_paired.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    shape = {"mnist": {"input_shape": [1, 14, 14], "num_classes": 10}}
+    a = {"nat": {"mnist|VGG|0": {"equals_input": True}}, "trained": {"mnist|0|x": {"seconds": 1.0}},
+         "ranking": {}, "shape": shape}
+    b = {"nat": {"mnist|ENAS|0": {"equals_input": False}}, "trained": {"mnist|0|x": {"seconds": 2.0},
+                                                                       "mnist|0|y": {"seconds": 3.0}},
+         "ranking": {}, "shape": shape}
+    (tmp_path / "a.json").write_text(json.dumps(a))
+    (tmp_path / "b.json").write_text(json.dumps(b))
+    state = mod.merge_checkpoints([tmp_path / "a.json", tmp_path / "b.json"])
+    assert set(state["nat"]) == {"mnist|VGG|0", "mnist|ENAS|0"}
+    assert state["trained"] == {"mnist|0|x": {"seconds": 1.0}, "mnist|0|y": {"seconds": 3.0}}
+    assert state["shape"] == shape
+    b["nat"]["mnist|VGG|0"] = {"equals_input": False}
+    (tmp_path / "b.json").write_text(json.dumps(b))
+    with pytest.raises(ValueError, match="disagree"):
+        mod.merge_checkpoints([tmp_path / "a.json", tmp_path / "b.json"])
+    with pytest.raises(FileNotFoundError):
+        mod.merge_checkpoints([tmp_path / "missing.json"])
