@@ -143,3 +143,22 @@ def test_run_overhead_reference_mode_swaps_and_restores_the_refits():
     finally:
         torch.set_num_threads(threads)
     assert (bt.BoostedTreesPredictor._boost, dist._one_thread) == before
+
+
+def test_run_all_runs_the_extra_invocations_after_the_plain_run(monkeypatch, tmp_path):
+    """make bench: nat_paired runs plain (digits) and then --mnist; --quick runs each script once."""
+    import run_all
+
+    calls = []
+
+    def fake_run(cmd, **kwargs):
+        calls.append([Path(cmd[1]).name] + cmd[2:])
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(run_all.subprocess, "run", fake_run)
+    monkeypatch.setattr("render.render", lambda results, out: tmp_path / "benchmarks.md")
+    assert run_all.main(["--only", "nat_paired", "trainer_overhead"]) == 0
+    assert calls == [["nat_paired.py"], ["nat_paired.py", "--mnist"], ["trainer_overhead.py"]]
+    calls.clear()
+    assert run_all.main(["--quick", "--only", "nat_paired"]) == 0
+    assert calls == [["nat_paired.py", "--quick"]]
