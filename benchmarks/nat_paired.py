@@ -103,6 +103,7 @@ QUICK = {
 #: cell (VGG 4.8, ResBlock 4.2, MobileNetV2 19.1, DARTS_V2 11.6, ENAS 20.8, NAONet 13.0), one NAT
 #: epoch ~0.8-1x that; DARTS_V2's unit ~246 CPU-s; the study ~1.9 CPU-h (two processes, one per
 #: core, e.g. --cells ENAS VGG ResBlock and --cells DARTS_V2 MobileNetV2 NAONet, ~70 min each).
+#: Rerun clean after the study (nat_paired_mnist_cost.json): 5.5-22.8 CPU-s an epoch, ~2.3 CPU-h.
 MNIST = {
     "datasets": {"mnist": {"task": {"dataset": "mnist", "seed": 0, "subset": 10000, "eval_subset": 1000},
                            "pool": 2}},
