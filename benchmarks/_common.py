@@ -49,16 +49,15 @@ _START = _start()
 
 
 def limit_threads() -> None:
-    """One thread everywhere: the BLAS/OpenMP variables for libraries loaded later (scipy
-    and scikit-learn load their own OpenBLAS/OpenMP on first use, after
-    ``threadpool_limits`` has run, and would otherwise start one thread per core), then
-    torch's and every already-loaded pool's limit."""
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = "1"
-    import torch
+    """One thread everywhere: the core's :func:`nascore.executors.limit_threads` (the
+    BLAS/OpenMP variables for libraries loaded later -- scipy and scikit-learn load their
+    own OpenBLAS/OpenMP on first use and would otherwise start one thread per core -- and
+    torch's setting), then every already-loaded pool's limit."""
     from threadpoolctl import threadpool_limits
 
-    torch.set_num_threads(1)
+    from nascore.executors import limit_threads as core_limit_threads
+
+    core_limit_threads(1, load_torch=True)
     threadpool_limits(1)
 
 

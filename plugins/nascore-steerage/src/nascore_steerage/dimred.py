@@ -15,12 +15,13 @@ Methods, in the order of the paper (DR method 1..11 of Table 2):
 
 PCA, ICA, kernel PCA and Isomap are fitted with scikit-learn (as in the paper), factor
 analysis with scikit-learn's own iteration computed on a QR factor (the same steps and
-answer, a fraction of the time on 784 features), and their out-of-sample transforms are rewritten in torch from the fitted public
-attributes (tested against scikit-learn's own ``transform``).  Spectral embedding has no
-out-of-sample transform in scikit-learn: it is fitted here (eigenvectors of the
-normalized RBF affinity, like ``sklearn.manifold.SpectralEmbedding``) and extended to new
-points with the Nyström formula of Bengio et al. (NIPS 2003, "Out-of-sample extensions for
-LLE, Isomap, MDS, Eigenmaps, and spectral clustering"):
+answer, a fraction of the time on 784 features), and their out-of-sample transforms are
+rewritten in torch from the fitted public attributes (tested against scikit-learn's own
+``transform``). Spectral embedding has no out-of-sample transform in scikit-learn: it is
+fitted here (eigenvectors of the normalized RBF affinity, like
+``sklearn.manifold.SpectralEmbedding``) and extended to new points with the Nyström formula
+of Bengio et al. (NIPS 2003, "Out-of-sample extensions for LLE, Isomap, MDS, Eigenmaps, and
+spectral clustering"):
 ``e_k(x) = (1/lambda_k) * sum_j W(x, x_j) / d(x) * e_k(x_j)``, which reproduces the
 training embedding exactly at the training points.  Kernel methods keep at most
 ``fit_samples`` training rows (an O(n^2) kernel), drawn with a seeded generator.
